@@ -1,0 +1,277 @@
+package squashfs
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// CompressorID is the compressor number stored in the superblock.
+type CompressorID uint16
+
+// The compressor ids of the format. One compressor serves every block of
+// an image, data and metadata alike.
+const (
+	GZIP CompressorID = 1 // zlib streams, despite the name
+	LZO  CompressorID = 2
+	LZMA CompressorID = 3
+	XZ   CompressorID = 4
+	LZ4  CompressorID = 5
+	ZSTD CompressorID = 6
+)
+
+// String returns the name mksquashfs uses for the compressor.
+func (id CompressorID) String() string {
+	switch id {
+	case GZIP:
+		return "gzip"
+	case LZO:
+		return "lzo"
+	case LZMA:
+		return "lzma"
+	case XZ:
+		return "xz"
+	case LZ4:
+		return "lz4"
+	case ZSTD:
+		return "zstd"
+	}
+	return fmt.Sprintf("compressor(%d)", uint16(id))
+}
+
+// A Compressor compresses the blocks of one image. It is the seam where a
+// better encoder drops in: implement ID, Options and NewEncoder.
+type Compressor interface {
+	// ID is the compressor number written to the superblock.
+	ID() CompressorID
+	// Options returns the compressor options block stored after the
+	// superblock, or nil when the decoder's defaults describe the stream.
+	Options(blockSize int) []byte
+	// NewEncoder returns an encoder for blocks of at most blockSize bytes.
+	// The writer makes one per worker goroutine, so an Encoder need not be
+	// safe for concurrent use and may keep state between calls.
+	NewEncoder(blockSize int) (Encoder, error)
+}
+
+// An Encoder compresses one block at a time.
+type Encoder interface {
+	// Compress appends the compressed form of src to dst and returns the
+	// extended slice. The same src must always give the same bytes: the
+	// image is reproducible only if its encoder is. The writer stores the
+	// block raw when the result is not smaller than src.
+	Compress(dst, src []byte) ([]byte, error)
+}
+
+// NewCompressor returns the compressor mksquashfs calls name: "xz" (the
+// default), "gzip", "zstd", "lz4", or "none", which stores every block raw.
+func NewCompressor(name string) (Compressor, error) {
+	switch strings.ToLower(name) {
+	case "", "xz":
+		return XZCompressor{}, nil
+	case "gzip", "zlib":
+		return GzipCompressor{Level: zlib.BestCompression}, nil
+	case "zstd":
+		return ZstdCompressor{Level: zstd.SpeedBestCompression}, nil
+	case "lz4":
+		return LZ4Compressor{}, nil
+	case "none":
+		return NoCompression{}, nil
+	}
+	return nil, fmt.Errorf("unknown compression %q: want xz, gzip, zstd, lz4 or none", name)
+}
+
+// XZCompressor writes xz streams with a CRC32 check, the only check the
+// kernel's squashfs xz decoder accepts, and a dictionary the size of a
+// block, which the kernel preallocates when no options say otherwise.
+type XZCompressor struct{}
+
+// ID implements Compressor.
+func (XZCompressor) ID() CompressorID { return XZ }
+
+// Options implements Compressor: the dictionary equals the block size and no
+// filters are used, the decoder's defaults, so no options are stored.
+func (XZCompressor) Options(int) []byte { return nil }
+
+// NewEncoder implements Compressor.
+func (XZCompressor) NewEncoder(blockSize int) (Encoder, error) {
+	cfg := xz.WriterConfig{DictCap: blockSize, CheckSum: xz.CRC32, Matcher: lzma.HashTable4}
+	if err := cfg.Verify(); err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	return &xzEncoder{cfg: cfg}, nil
+}
+
+type xzEncoder struct {
+	cfg xz.WriterConfig
+	buf bytes.Buffer
+}
+
+func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
+	e.buf.Reset()
+	w, err := e.cfg.NewWriter(&e.buf)
+	if err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	if _, err := w.Write(src); err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	return append(dst, e.buf.Bytes()...), nil
+}
+
+// GzipCompressor writes zlib streams (squashfs's "gzip").
+type GzipCompressor struct {
+	// Level is a compress/zlib level; mksquashfs uses 9.
+	Level int
+}
+
+// ID implements Compressor.
+func (GzipCompressor) ID() CompressorID { return GZIP }
+
+// Options implements Compressor. The decoder needs none: zlib streams
+// describe themselves.
+func (GzipCompressor) Options(int) []byte { return nil }
+
+// NewEncoder implements Compressor.
+func (c GzipCompressor) NewEncoder(int) (Encoder, error) {
+	e := &zlibEncoder{}
+	w, err := zlib.NewWriterLevel(&e.buf, c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	e.w = w
+	return e, nil
+}
+
+type zlibEncoder struct {
+	w   *zlib.Writer
+	buf bytes.Buffer
+}
+
+func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
+	e.buf.Reset()
+	e.w.Reset(&e.buf)
+	if _, err := e.w.Write(src); err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	if err := e.w.Close(); err != nil {
+		return nil, fmt.Errorf("gzip: %w", err)
+	}
+	return append(dst, e.buf.Bytes()...), nil
+}
+
+// ZstdCompressor writes zstd frames with klauspost/compress.
+type ZstdCompressor struct {
+	Level zstd.EncoderLevel
+}
+
+// ID implements Compressor.
+func (ZstdCompressor) ID() CompressorID { return ZSTD }
+
+// Options implements Compressor: frames describe themselves.
+func (ZstdCompressor) Options(int) []byte { return nil }
+
+// NewEncoder implements Compressor. The window is capped at the block size
+// because the kernel sizes its decoder workspace for that window.
+func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
+	w, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(c.Level),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(max(blockSize, zstd.MinWindowSize)),
+		zstd.WithEncoderCRC(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	return zstdEncoder{w}, nil
+}
+
+type zstdEncoder struct{ w *zstd.Encoder }
+
+func (e zstdEncoder) Compress(dst, src []byte) ([]byte, error) {
+	return e.w.EncodeAll(src, dst), nil
+}
+
+// LZ4Compressor writes raw LZ4 blocks, which is what the kernel decodes.
+type LZ4Compressor struct {
+	// HC selects the slower high-compression mode.
+	HC bool
+}
+
+// ID implements Compressor.
+func (LZ4Compressor) ID() CompressorID { return LZ4 }
+
+// Options implements Compressor. LZ4 images always carry options: version 1
+// (the only format) and the flags, and readers refuse an image without them.
+func (c LZ4Compressor) Options(int) []byte {
+	opts := make([]byte, 8)
+	binary.LittleEndian.PutUint32(opts[0:], 1)
+	if c.HC {
+		binary.LittleEndian.PutUint32(opts[4:], 1)
+	}
+	return opts
+}
+
+// NewEncoder implements Compressor.
+func (c LZ4Compressor) NewEncoder(int) (Encoder, error) {
+	if c.HC {
+		return &lz4Encoder{hc: &lz4.CompressorHC{Level: lz4.Level9}}, nil
+	}
+	return &lz4Encoder{fast: &lz4.Compressor{}}, nil
+}
+
+type lz4Encoder struct {
+	fast *lz4.Compressor
+	hc   *lz4.CompressorHC
+	buf  []byte
+}
+
+func (e *lz4Encoder) Compress(dst, src []byte) ([]byte, error) {
+	need := lz4.CompressBlockBound(len(src))
+	if cap(e.buf) < need {
+		e.buf = make([]byte, need)
+	}
+	var n int
+	var err error
+	if e.hc != nil {
+		n, err = e.hc.CompressBlock(src, e.buf[:need])
+	} else {
+		n, err = e.fast.CompressBlock(src, e.buf[:need])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lz4: %w", err)
+	}
+	if n == 0 { // incompressible: the writer stores it raw
+		return append(dst, src...), nil
+	}
+	return append(dst, e.buf[:n]...), nil
+}
+
+// NoCompression stores every block raw. The superblock still names gzip,
+// as mksquashfs does, because the format has no "none" compressor; the
+// uncompressed flags tell readers nothing needs decoding.
+type NoCompression struct{}
+
+// ID implements Compressor.
+func (NoCompression) ID() CompressorID { return GZIP }
+
+// Options implements Compressor.
+func (NoCompression) Options(int) []byte { return nil }
+
+// NewEncoder implements Compressor.
+func (NoCompression) NewEncoder(int) (Encoder, error) { return rawEncoder{}, nil }
+
+type rawEncoder struct{}
+
+// Compress returns src itself, which is never smaller, so the writer
+// stores it raw.
+func (rawEncoder) Compress(dst, src []byte) ([]byte, error) { return append(dst, src...), nil }

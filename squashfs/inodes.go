@@ -1,0 +1,483 @@
+package squashfs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"slices"
+)
+
+// writeMetadata writes everything after the data: the inode and directory
+// tables, the lookup tables, the padding, and finally the superblock.
+func (w *writer) writeMetadata() error {
+	enc, err := w.s.Compressor.NewEncoder(metadataBlockSize)
+	if err != nil {
+		return err
+	}
+	raw := w.s.rawData
+	inodes, dirs := newMetaWriter(enc, raw), newMetaWriter(enc, raw)
+
+	// Inodes are numbered and written children first, so that a directory's
+	// listing can point at inodes already placed, and its own inode at the
+	// listing. The root comes last and takes the highest number.
+	root := w.inodes[w.tree.root]
+	w.number(root)
+	count := w.nextNumber
+	if err := w.writeDir(inodes, dirs, root, count+1); err != nil {
+		return err
+	}
+	if err := inodes.flush(); err != nil {
+		return err
+	}
+	if err := dirs.flush(); err != nil {
+		return err
+	}
+
+	var sb superblock
+	sb.inodeCount = count
+	sb.rootRef = root.ref
+	sb.inodeTable = w.pos
+	if err := w.writeAt(inodes.out); err != nil {
+		return err
+	}
+	sb.dirTable = w.pos
+	if err := w.writeAt(dirs.out); err != nil {
+		return err
+	}
+
+	sb.fragTable = noTable
+	if len(w.frags) > 0 {
+		var tab le
+		for _, f := range w.frags {
+			tab = tab.u64(f.start).u32(f.size).u32(0)
+		}
+		if sb.fragTable, err = w.writeTable(enc, tab, nil); err != nil {
+			return fmt.Errorf("fragment table: %w", err)
+		}
+	}
+
+	sb.exportTable = noTable
+	if !w.s.NoExport {
+		tab := make(le, 0, 8*count)
+		refs := make([]uint64, count)
+		for _, ino := range w.order {
+			refs[ino.number-1] = ino.ref
+		}
+		for _, r := range refs {
+			tab = tab.u64(r)
+		}
+		if sb.exportTable, err = w.writeTable(enc, tab, nil); err != nil {
+			return fmt.Errorf("export table: %w", err)
+		}
+		w.flags |= flagExportable
+	}
+
+	var ids le
+	for _, id := range w.idList {
+		ids = ids.u32(id)
+	}
+	if sb.idTable, err = w.writeTable(enc, ids, nil); err != nil {
+		return fmt.Errorf("id table: %w", err)
+	}
+
+	sb.xattrTable = noTable
+	if len(w.xattrSets) > 0 {
+		if sb.xattrTable, err = w.writeXattrs(enc); err != nil {
+			return fmt.Errorf("xattr table: %w", err)
+		}
+	} else {
+		w.flags |= flagNoXattrs
+	}
+
+	sb.bytesUsed = w.pos
+	if pad := (deviceBlockSize - w.pos%deviceBlockSize) % deviceBlockSize; pad > 0 {
+		if err := w.writeAt(make([]byte, pad)); err != nil {
+			return err
+		}
+	}
+	w.stats.ImageSize = int64(w.pos)
+	w.stats.Inodes = int(count)
+
+	if !w.s.NoDedup {
+		w.flags |= flagDuplicates
+	}
+	if w.s.NoFragments {
+		w.flags |= flagNoFragments
+	}
+	if raw {
+		w.flags |= flagUncompressedInodes | flagUncompressedData | flagUncompressedFragments |
+			flagUncompressedXattrs | flagUncompressedIDs
+	}
+	sb.modTime = w.s.modTime
+	sb.blockSize = uint32(w.s.BlockSize)
+	sb.blockLog = w.s.blockLog
+	sb.fragCount = uint32(len(w.frags))
+	sb.compressor = w.s.Compressor.ID()
+	sb.flags = w.flags
+	sb.idCount = uint16(len(w.idList))
+	if _, err := w.dst.WriteAt(sb.encode(), 0); err != nil {
+		return fmt.Errorf("write superblock: %w", err)
+	}
+	return nil
+}
+
+type superblock struct {
+	inodeCount, modTime, blockSize, fragCount uint32
+	compressor                                CompressorID
+	blockLog, flags, idCount                  uint16
+	rootRef, bytesUsed                        uint64
+	idTable, xattrTable, inodeTable, dirTable uint64
+	fragTable, exportTable                    uint64
+}
+
+func (sb *superblock) encode() []byte {
+	b := make(le, 0, superblockSize).
+		u32(superblockMagic).u32(sb.inodeCount).u32(sb.modTime).u32(sb.blockSize).u32(sb.fragCount).
+		u16(uint16(sb.compressor)).u16(sb.blockLog).u16(sb.flags).u16(sb.idCount).
+		u16(versionMajor).u16(versionMinor).
+		u64(sb.rootRef).u64(sb.bytesUsed).u64(sb.idTable).u64(sb.xattrTable).
+		u64(sb.inodeTable).u64(sb.dirTable).u64(sb.fragTable).u64(sb.exportTable)
+	return b
+}
+
+// writeTable stores a lookup table: its records cut into metadata blocks,
+// then (after an optional header) the list of those blocks' positions,
+// whose position it returns.
+func (w *writer) writeTable(enc Encoder, records []byte, header []byte) (uint64, error) {
+	m := newMetaWriter(enc, w.s.rawData)
+	if err := m.write(records); err != nil {
+		return 0, err
+	}
+	if err := m.flush(); err != nil {
+		return 0, err
+	}
+	start := w.pos
+	if err := w.writeAt(m.out); err != nil {
+		return 0, err
+	}
+	list := le(header)
+	for _, s := range m.blockStarts {
+		list = list.u64(start + s)
+	}
+	at := w.pos
+	return at, w.writeAt(list)
+}
+
+// writeXattrs stores each distinct attribute set once as key/value pairs,
+// then the table that maps an inode's xattr index to its set.
+func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
+	kv := newMetaWriter(enc, w.s.rawData)
+	var ids le
+	for _, set := range w.xattrSets {
+		ref := kv.ref(kv.offset())
+		if err := kv.write(set); err != nil {
+			return 0, err
+		}
+		ids = ids.u64(ref).u32(uint32(countXattrs(set))).u32(uint32(len(set)))
+	}
+	if err := kv.flush(); err != nil {
+		return 0, err
+	}
+	kvStart := w.pos
+	if err := w.writeAt(kv.out); err != nil {
+		return 0, err
+	}
+	header := le(nil).u64(kvStart).u32(uint32(len(w.xattrSets))).u32(0)
+	return w.writeTable(enc, ids, header)
+}
+
+// number assigns inode numbers in the order writeDir writes inodes.
+func (w *writer) number(dir *inode) {
+	for _, name := range dir.names {
+		child := w.inodes[dir.node.entries[name]]
+		if child.node.IsDir() {
+			w.number(child)
+		} else if child.number == 0 {
+			w.nextNumber++
+			child.number = w.nextNumber
+		}
+	}
+	w.nextNumber++
+	dir.number = w.nextNumber
+}
+
+type dirIndex struct {
+	index uint32 // offset of a header from the listing's start
+	block uint64 // uncompressed position of that header in the table
+	name  string // first name after the header
+}
+
+// writeDir writes dir's subtree: each child's inode (recursing into
+// subdirectories), then dir's listing, then dir's own inode.
+func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) error {
+	for _, name := range dir.names {
+		child := w.inodes[dir.node.entries[name]]
+		if child.node.IsDir() {
+			if err := w.writeDir(inodes, dirs, child, dir.number); err != nil {
+				return err
+			}
+		} else if !child.written {
+			if err := w.writeInode(inodes, child); err != nil {
+				return err
+			}
+		}
+	}
+
+	// The listing: runs of entries, each behind a header naming the inode
+	// table block its entries' inodes sit in and a base inode number. A run
+	// ends at 256 entries, when the block changes, when a number is more
+	// than ±32k from the base, or when 8 KiB of listing have passed since
+	// the last indexed header; that last kind gets an entry in the
+	// directory index, so a lookup in a big directory reads one metadata
+	// block instead of all of them. Listings under 8 KiB need no index and
+	// keep a basic inode, as mksquashfs lays them out.
+	start := dirs.offset()
+	var listing le
+	var index []dirIndex
+	header, indexed, count := -1, 0, 0
+	var base uint32
+	var block uint64
+	for _, name := range dir.names {
+		child := w.inodes[dir.node.entries[name]]
+		childBlock := child.ref >> 16
+		delta := int64(child.number) - int64(base)
+		crossed := header >= 0 && len(listing)+dirEntrySize+len(name)-indexed > metadataBlockSize
+		if header < 0 || count == maxDirEntriesPerHeader || childBlock != block || delta < -32768 || delta > 32767 || crossed {
+			if header >= 0 {
+				binary.LittleEndian.PutUint32(listing[header:], uint32(count-1))
+			}
+			if crossed {
+				index = append(index, dirIndex{index: uint32(len(listing)), block: start + uint64(len(listing)), name: name})
+				indexed = len(listing)
+			}
+			header, count, base, block = len(listing), 0, child.number, childBlock
+			listing = listing.u32(0).u32(uint32(block)).u32(base)
+			delta = 0
+		}
+		listing = listing.u16(uint16(child.ref)).u16(uint16(int16(delta))).u16(basicType(child.node)).
+			u16(uint16(len(name) - 1)).str(name)
+		count++
+	}
+	if header >= 0 {
+		binary.LittleEndian.PutUint32(listing[header:], uint32(count-1))
+	}
+	if err := dirs.write(listing); err != nil {
+		return err
+	}
+
+	size := uint64(len(listing)) + 3 // the kernel counts "." and ".." as 3 bytes
+	blockIndex := dirs.blockStart(start)
+	if blockIndex > 0xFFFFFFFF || size > 0xFFFFFFFF {
+		return fmt.Errorf("%s: directory table over 4 GiB", dir.path)
+	}
+	xattr, err := w.xattrIndex(dir)
+	if err != nil {
+		return err
+	}
+	h, err := w.header(dir, inodeBasicDir)
+	if err != nil {
+		return err
+	}
+	w.stats.Dirs++
+	// Like mksquashfs, give a directory of over 256 entries or 8 KiB of
+	// entries an extended inode even when it needs no index: either form is
+	// valid, and matching lets sqfsdiff compare our images with its.
+	entryBytes := 0
+	for _, name := range dir.names {
+		entryBytes += dirEntrySize + len(name)
+	}
+	big := len(dir.names) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
+	if size <= 0xFFFF && len(index) == 0 && xattr == noIndex && !big {
+		rec := h.u32(uint32(blockIndex)).u32(dir.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
+		return w.putInode(inodes, dir, rec)
+	}
+	h[0] = inodeExtDir
+	rec := h.u32(dir.nlink).u32(uint32(size)).u32(uint32(blockIndex)).u32(parent).
+		u16(uint16(len(index))).u16(uint16(start % metadataBlockSize)).u32(xattr)
+	for _, ix := range index {
+		rec = rec.u32(ix.index).u32(uint32(dirs.blockStart(ix.block))).u32(uint32(len(ix.name) - 1)).str(ix.name)
+	}
+	return w.putInode(inodes, dir, rec)
+}
+
+// writeInode writes the inode of anything but a directory.
+func (w *writer) writeInode(inodes *metaWriter, ino *inode) error {
+	n := ino.node
+	typ := basicType(n)
+	xattr, err := w.xattrIndex(ino)
+	if err != nil {
+		return err
+	}
+	h, err := w.header(ino, typ)
+	if err != nil {
+		return err
+	}
+	ext := xattr != noIndex
+	switch typ {
+	case inodeBasicFile:
+		d := ino.data
+		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || d.sparse > 0 || ino.nlink > 1 {
+			ext = true
+		}
+		var rec le
+		if ext {
+			h[0] = inodeExtFile
+			rec = h.u64(d.start).u64(uint64(n.size)).u64(d.sparse).u32(ino.nlink).u32(d.frag).u32(d.fragOffset).u32(xattr)
+		} else {
+			rec = h.u32(uint32(d.start)).u32(d.frag).u32(d.fragOffset).u32(uint32(n.size))
+		}
+		for _, s := range d.sizes {
+			rec = rec.u32(s)
+		}
+		return w.putInode(inodes, ino, rec)
+	case inodeBasicSymlink:
+		rec := h.u32(ino.nlink).u32(uint32(len(n.target))).str(n.target)
+		if ext {
+			rec[0] = inodeExtSymlink
+			rec = rec.u32(xattr)
+		}
+		return w.putInode(inodes, ino, rec)
+	case inodeBasicBlock, inodeBasicChar:
+		rec := h.u32(ino.nlink).u32(encodeDevice(n.major, n.minor))
+		if ext {
+			rec[0] += extOffset
+			rec = rec.u32(xattr)
+		}
+		return w.putInode(inodes, ino, rec)
+	default: // FIFO, socket
+		rec := h.u32(ino.nlink)
+		if ext {
+			rec[0] += extOffset
+			rec = rec.u32(xattr)
+		}
+		return w.putInode(inodes, ino, rec)
+	}
+}
+
+// putInode appends an inode record and remembers where it went.
+func (w *writer) putInode(inodes *metaWriter, ino *inode, rec []byte) error {
+	ino.ref, ino.written = inodes.ref(inodes.offset()), true
+	return inodes.write(rec)
+}
+
+// header returns the common inode header.
+func (w *writer) header(ino *inode, typ uint16) (le, error) {
+	n := ino.node
+	mtime := w.s.modTime
+	if w.s.KeepTimes && !n.mtime.IsZero() {
+		t, err := unixTime(n.mtime)
+		if err != nil {
+			return nil, fmt.Errorf("%s: mtime %w", ino.path, err)
+		}
+		mtime = t
+	}
+	var uid, gid uint32
+	if w.s.KeepOwners {
+		uid, gid = n.uid, n.gid
+	}
+	ui, err := w.idIndex(uid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ino.path, err)
+	}
+	gi, err := w.idIndex(gid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ino.path, err)
+	}
+	return make(le, 0, 64).u16(typ).u16(unixPerm(n.mode)).u16(ui).u16(gi).u32(mtime).u32(ino.number), nil
+}
+
+// idIndex returns the id table index of a uid or gid, adding it on first
+// use.
+func (w *writer) idIndex(id uint32) (uint16, error) {
+	if i, ok := w.ids[id]; ok {
+		return i, nil
+	}
+	if len(w.idList) >= maxIDs {
+		return 0, fmt.Errorf("more than %d distinct uids and gids: squashfs cannot store id %d", maxIDs, id)
+	}
+	i := uint16(len(w.idList))
+	w.ids[id] = i
+	w.idList = append(w.idList, id)
+	return i, nil
+}
+
+// xattrIndex returns the index of the node's attribute set, storing the set
+// on first use, or noIndex when it has none or xattrs are off.
+func (w *writer) xattrIndex(ino *inode) (uint32, error) {
+	x := ino.node.xattrs
+	if !w.s.Xattrs || len(x) == 0 {
+		return noIndex, nil
+	}
+	keys := make([]string, 0, len(x))
+	for k := range x {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var set le
+	for _, k := range keys {
+		prefix, rest, ok := splitXattr(k)
+		if !ok {
+			return 0, fmt.Errorf("%s: xattr %q: only user.*, trusted.* and security.* can be stored", ino.path, k)
+		}
+		if len(rest) > 0xFFFF {
+			return 0, fmt.Errorf("%s: xattr name %q too long", ino.path, k)
+		}
+		set = set.u16(prefix).u16(uint16(len(rest))).str(rest).u32(uint32(len(x[k]))).str(string(x[k]))
+	}
+	key := string(set)
+	if i, ok := w.xattrIDs[key]; ok {
+		return i, nil
+	}
+	i := uint32(len(w.xattrSets))
+	w.xattrIDs[key] = i
+	w.xattrSets = append(w.xattrSets, set)
+	return i, nil
+}
+
+// countXattrs counts the key/value pairs in an encoded set.
+func countXattrs(set []byte) int {
+	n := 0
+	for len(set) > 0 {
+		nameLen := int(set[2]) | int(set[3])<<8
+		set = set[4+nameLen:]
+		valLen := int(set[0]) | int(set[1])<<8 | int(set[2])<<16 | int(set[3])<<24
+		set = set[4+valLen:]
+		n++
+	}
+	return n
+}
+
+// basicType returns the basic inode type of a node, which directory entries
+// store even for extended inodes.
+func basicType(n *Node) uint16 {
+	switch n.mode.Type() {
+	case fs.ModeDir:
+		return inodeBasicDir
+	case fs.ModeSymlink:
+		return inodeBasicSymlink
+	case fs.ModeDevice:
+		return inodeBasicBlock
+	case fs.ModeDevice | fs.ModeCharDevice:
+		return inodeBasicChar
+	case fs.ModeNamedPipe:
+		return inodeBasicFIFO
+	case fs.ModeSocket:
+		return inodeBasicSocket
+	}
+	return inodeBasicFile
+}
+
+// unixPerm converts Go's mode bits to the Unix permission word.
+func unixPerm(m fs.FileMode) uint16 {
+	p := uint16(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
+}

@@ -1,0 +1,403 @@
+package squashfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Attr is the metadata of one inode.
+type Attr struct {
+	// Mode holds the permission bits, fs.ModeSetuid, fs.ModeSetgid and
+	// fs.ModeSticky. Type bits are ignored: the method that adds a node
+	// decides its type.
+	Mode fs.FileMode
+	// UID and GID are stored only with Options.KeepOwners; otherwise every
+	// inode belongs to root.
+	UID, GID uint32
+	// ModTime is stored only with Options.KeepTimes; otherwise every inode
+	// gets Options.ModTime. SquashFS stores whole seconds from 1970 to 2106.
+	ModTime time.Time
+	// Xattrs maps full names ("user.x", "trusted.x", "security.capability")
+	// to values. They are stored only with Options.Xattrs.
+	Xattrs map[string][]byte
+}
+
+// OpenFunc opens the contents of a regular file. It is called once when the
+// image is written (twice for a file whose size equals another's, to find
+// duplicates), so a tree of many files holds no open descriptors.
+type OpenFunc func() (io.ReadCloser, error)
+
+// A Node is one inode of a Tree: a directory, regular file, symlink, device,
+// FIFO or socket. A node reached by several names is a hard link.
+type Node struct {
+	mode   fs.FileMode // type bits and permissions
+	uid    uint32
+	gid    uint32
+	mtime  time.Time
+	xattrs map[string][]byte
+
+	size   int64    // regular files
+	open   OpenFunc // regular files
+	target string   // symlinks
+	major  uint32   // devices
+	minor  uint32   // devices
+
+	entries map[string]*Node // directories
+}
+
+// Mode returns the node's type and permission bits.
+func (n *Node) Mode() fs.FileMode { return n.mode }
+
+// Size returns the length of a regular file, or of a symlink's target.
+func (n *Node) Size() int64 {
+	if n.mode.Type() == fs.ModeSymlink {
+		return int64(len(n.target))
+	}
+	return n.size
+}
+
+// Target returns a symlink's target.
+func (n *Node) Target() string { return n.target }
+
+// IsDir reports whether the node is a directory.
+func (n *Node) IsDir() bool { return n.mode.IsDir() }
+
+// Names returns a directory's entry names in the byte order squashfs stores.
+func (n *Node) Names() []string {
+	names := make([]string, 0, len(n.entries))
+	for name := range n.entries {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Tree is the file system an image is written from, held in memory as
+// metadata plus a way to open each file. Callers build it with the Add
+// methods or load it from a directory or fs.FS; Write then lays it out in
+// byte order of names, whatever order it was built in.
+type Tree struct {
+	root *Node
+}
+
+// NewTree returns a tree holding only a root directory with mode 0755.
+func NewTree() *Tree {
+	return &Tree{root: &Node{mode: fs.ModeDir | 0o755, entries: map[string]*Node{}}}
+}
+
+// Root returns the root directory.
+func (t *Tree) Root() *Node { return t.root }
+
+// SetAttr replaces the metadata of the node at name.
+func (t *Tree) SetAttr(name string, a Attr) error {
+	n, err := t.Lookup(name)
+	if err != nil {
+		return err
+	}
+	if err := checkAttr(name, a); err != nil {
+		return err
+	}
+	n.mode = n.mode.Type() | permBits(a.Mode)
+	n.uid, n.gid, n.mtime, n.xattrs = a.UID, a.GID, a.ModTime, cloneXattrs(a.Xattrs)
+	return nil
+}
+
+// PathError records a tree operation that failed and the path it failed on.
+type PathError = fs.PathError
+
+// Errors a tree returns, wrapped in a *PathError naming the path.
+var (
+	ErrExist    = fs.ErrExist
+	ErrNotExist = fs.ErrNotExist
+	// ErrNotDir means a path passes through something that is not a directory.
+	ErrNotDir = errors.New("not a directory")
+	// ErrInvalidName means a name squashfs cannot store.
+	ErrInvalidName = errors.New("invalid name")
+)
+
+// Mkdir adds a directory. Its parent must exist.
+func (t *Tree) Mkdir(name string, a Attr) error {
+	_, err := t.add("mkdir", name, a, &Node{mode: fs.ModeDir, entries: map[string]*Node{}})
+	return err
+}
+
+// MkdirAll adds a directory and any missing parents, all with attributes a.
+// Directories that already exist are left as they are.
+func (t *Tree) MkdirAll(name string, a Attr) error {
+	clean, err := cleanPath(name)
+	if err != nil {
+		return &PathError{Op: "mkdir", Path: name, Err: err}
+	}
+	dir := t.root
+	for _, elem := range splitPath(clean) {
+		next, ok := dir.entries[elem]
+		if !ok {
+			if err := checkAttr(name, a); err != nil {
+				return err
+			}
+			next = &Node{mode: fs.ModeDir | permBits(a.Mode), uid: a.UID, gid: a.GID, mtime: a.ModTime,
+				xattrs: cloneXattrs(a.Xattrs), entries: map[string]*Node{}}
+			dir.entries[elem] = next
+		} else if !next.IsDir() {
+			return &PathError{Op: "mkdir", Path: name, Err: ErrNotDir}
+		}
+		dir = next
+	}
+	return nil
+}
+
+// AddFile adds a regular file of the given size whose contents open returns.
+// Writing the image fails if open then yields a different number of bytes.
+func (t *Tree) AddFile(name string, a Attr, size int64, open OpenFunc) error {
+	if size < 0 {
+		return &PathError{Op: "add", Path: name, Err: fmt.Errorf("negative size %d", size)}
+	}
+	if open == nil {
+		return &PathError{Op: "add", Path: name, Err: errors.New("no contents")}
+	}
+	_, err := t.add("add", name, a, &Node{mode: 0, size: size, open: open})
+	return err
+}
+
+// AddBytes adds a regular file holding data. The tree keeps data, so the
+// caller must not change it afterwards.
+func (t *Tree) AddBytes(name string, a Attr, data []byte) error {
+	return t.AddFile(name, a, int64(len(data)), func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	})
+}
+
+// Symlink adds a symbolic link to target. The target is stored as given.
+func (t *Tree) Symlink(name, target string, a Attr) error {
+	if target == "" {
+		return &PathError{Op: "symlink", Path: name, Err: errors.New("empty target")}
+	}
+	_, err := t.add("symlink", name, a, &Node{mode: fs.ModeSymlink, target: target})
+	return err
+}
+
+// Mknod adds a device, FIFO or socket; typ is one of fs.ModeDevice (block
+// device), fs.ModeDevice|fs.ModeCharDevice, fs.ModeNamedPipe or
+// fs.ModeSocket. major and minor matter only for devices.
+func (t *Tree) Mknod(name string, typ fs.FileMode, major, minor uint32, a Attr) error {
+	switch typ {
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+		if major > 0xfff || minor > 0xfffff {
+			return &PathError{Op: "mknod", Path: name, Err: fmt.Errorf("device %d:%d does not fit 12-bit major, 20-bit minor", major, minor)}
+		}
+	case fs.ModeNamedPipe, fs.ModeSocket:
+		major, minor = 0, 0
+	default:
+		return &PathError{Op: "mknod", Path: name, Err: fmt.Errorf("type %v is not a device, FIFO or socket", typ)}
+	}
+	_, err := t.add("mknod", name, a, &Node{mode: typ, major: major, minor: minor})
+	return err
+}
+
+// Link adds name as a hard link to the node at existing, which must not be a
+// directory. Both names then share one inode, as in the source file system.
+func (t *Tree) Link(name, existing string) error {
+	n, err := t.Lookup(existing)
+	if err != nil {
+		return &PathError{Op: "link", Path: name, Err: fmt.Errorf("target %s: %w", existing, err)}
+	}
+	if n.IsDir() {
+		return &PathError{Op: "link", Path: name, Err: fmt.Errorf("target %s is a directory", existing)}
+	}
+	parent, base, err := t.parent("link", name)
+	if err != nil {
+		return err
+	}
+	if _, ok := parent.entries[base]; ok {
+		return &PathError{Op: "link", Path: name, Err: ErrExist}
+	}
+	parent.entries[base] = n
+	return nil
+}
+
+// Lookup returns the node at name without following symlinks.
+func (t *Tree) Lookup(name string) (*Node, error) {
+	clean, err := cleanPath(name)
+	if err != nil {
+		return nil, &PathError{Op: "lookup", Path: name, Err: err}
+	}
+	n := t.root
+	for _, elem := range splitPath(clean) {
+		if !n.IsDir() {
+			return nil, &PathError{Op: "lookup", Path: name, Err: ErrNotDir}
+		}
+		next, ok := n.entries[elem]
+		if !ok {
+			return nil, &PathError{Op: "lookup", Path: name, Err: ErrNotExist}
+		}
+		n = next
+	}
+	return n, nil
+}
+
+// maxSymlinkHops bounds symlink resolution, as the kernel's ELOOP limit does.
+const maxSymlinkHops = 40
+
+// Resolve returns the node at name, following symlinks inside the tree the
+// way the kernel would once the image is mounted at /: absolute targets
+// start again at the root, relative ones at the link's directory, and ".."
+// never climbs above the root. It returns the resolved path too.
+func (t *Tree) Resolve(name string) (*Node, string, error) {
+	clean, err := cleanPath(name)
+	if err != nil {
+		return nil, "", &PathError{Op: "resolve", Path: name, Err: err}
+	}
+	pending := splitPath(clean)
+	var done []string // elements of the resolved path so far
+	n := t.root
+	hops := 0
+	for len(pending) > 0 {
+		elem := pending[0]
+		pending = pending[1:]
+		switch elem {
+		case ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
+			n, _ = t.Lookup("/" + strings.Join(done, "/"))
+			continue
+		}
+		if !n.IsDir() {
+			return nil, "", &PathError{Op: "resolve", Path: name, Err: fmt.Errorf("/%s: %w", strings.Join(done, "/"), ErrNotDir)}
+		}
+		next, ok := n.entries[elem]
+		if !ok {
+			return nil, "", &PathError{Op: "resolve", Path: name, Err: fmt.Errorf("/%s: %w", path.Join(append(done, elem)...), ErrNotExist)}
+		}
+		if next.mode.Type() != fs.ModeSymlink {
+			n = next
+			done = append(done, elem)
+			continue
+		}
+		if hops++; hops > maxSymlinkHops {
+			return nil, "", &PathError{Op: "resolve", Path: name, Err: errors.New("too many levels of symbolic links")}
+		}
+		target := next.target
+		if strings.HasPrefix(target, "/") {
+			done, n = nil, t.root
+		}
+		pending = append(strings.Split(strings.Trim(target, "/"), "/"), pending...)
+	}
+	return n, "/" + strings.Join(done, "/"), nil
+}
+
+// add places node at name with attributes a; the parent must exist.
+func (t *Tree) add(op, name string, a Attr, node *Node) (*Node, error) {
+	if err := checkAttr(name, a); err != nil {
+		return nil, err
+	}
+	parent, base, err := t.parent(op, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := parent.entries[base]; ok {
+		return nil, &PathError{Op: op, Path: name, Err: ErrExist}
+	}
+	node.mode |= permBits(a.Mode)
+	node.uid, node.gid, node.mtime, node.xattrs = a.UID, a.GID, a.ModTime, cloneXattrs(a.Xattrs)
+	parent.entries[base] = node
+	return node, nil
+}
+
+// parent returns the existing directory that holds name, and name's last
+// element.
+func (t *Tree) parent(op, name string) (*Node, string, error) {
+	clean, err := cleanPath(name)
+	if err != nil {
+		return nil, "", &PathError{Op: op, Path: name, Err: err}
+	}
+	if clean == "/" {
+		return nil, "", &PathError{Op: op, Path: name, Err: ErrExist}
+	}
+	dirName, base := path.Split(clean)
+	dir, err := t.Lookup(dirName)
+	if err != nil {
+		return nil, "", &PathError{Op: op, Path: name, Err: fmt.Errorf("parent directory: %w", errors.Unwrap(err))}
+	}
+	if !dir.IsDir() {
+		return nil, "", &PathError{Op: op, Path: name, Err: fmt.Errorf("parent: %w", ErrNotDir)}
+	}
+	return dir, base, nil
+}
+
+// cleanPath turns a slash-separated path, absolute or relative to the root,
+// into a clean absolute one, and checks each element is a storable name.
+func cleanPath(name string) (string, error) {
+	clean := path.Clean("/" + name)
+	for _, elem := range splitPath(clean) {
+		if err := checkName(elem); err != nil {
+			return "", err
+		}
+	}
+	return clean, nil
+}
+
+func splitPath(clean string) []string {
+	if clean == "/" {
+		return nil
+	}
+	return strings.Split(clean[1:], "/")
+}
+
+// checkName enforces what a squashfs directory entry can hold.
+func checkName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("%w: %q", ErrInvalidName, name)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%w: name of %d bytes is longer than the %d squashfs allows", ErrInvalidName, len(name), maxNameLen)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("%w: %q holds a slash or NUL", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// checkAttr enforces what an inode can hold.
+func checkAttr(name string, a Attr) error {
+	for key := range a.Xattrs {
+		if _, _, ok := splitXattr(key); !ok {
+			return &PathError{Op: "add", Path: name, Err: fmt.Errorf("xattr %q: squashfs stores only user.*, trusted.* and security.* attributes", key)}
+		}
+	}
+	return nil
+}
+
+// splitXattr splits a full xattr name into its on-disk prefix id and the
+// rest of the key.
+func splitXattr(key string) (prefix uint16, rest string, ok bool) {
+	for id, p := range xattrPrefixes {
+		if strings.HasPrefix(key, p) && len(key) > len(p) {
+			return uint16(id), key[len(p):], true
+		}
+	}
+	return 0, "", false
+}
+
+func permBits(m fs.FileMode) fs.FileMode {
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+func cloneXattrs(x map[string][]byte) map[string][]byte {
+	if len(x) == 0 {
+		return nil
+	}
+	c := make(map[string][]byte, len(x))
+	for k, v := range x {
+		c[k] = slices.Clone(v)
+	}
+	return c
+}
