@@ -316,17 +316,24 @@ func (w *writer) writeInode(inodes *metaWriter, ino *inode) error {
 	switch typ {
 	case inodeBasicFile:
 		d := ino.data
-		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || d.sparse > 0 || ino.nlink > 1 {
+		// The sparse count needs an extended inode; mksquashfs counts it
+		// only for files with some data, and a file of nothing but zeros
+		// keeps a basic inode there, so it does here too.
+		sparse := d.sparseBytes()
+		if !d.hasData() {
+			sparse = 0
+		}
+		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || sparse > 0 || ino.nlink > 1 {
 			ext = true
 		}
 		var rec le
 		if ext {
 			h[0] = inodeExtFile
-			rec = h.u64(d.start).u64(uint64(n.size)).u64(d.sparse).u32(ino.nlink).u32(d.frag).u32(d.fragOffset).u32(xattr)
+			rec = h.u64(d.start).u64(uint64(n.size)).u64(sparse).u32(ino.nlink).u32(d.frag).u32(d.fragOffset).u32(xattr)
 		} else {
 			rec = h.u32(uint32(d.start)).u32(d.frag).u32(d.fragOffset).u32(uint32(n.size))
 		}
-		for _, s := range d.sizes {
+		for _, s := range d.blockSizes() {
 			rec = rec.u32(s)
 		}
 		return w.putInode(inodes, ino, rec)

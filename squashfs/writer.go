@@ -99,7 +99,37 @@ type fileData struct {
 	sizes      []uint32 // on-disk size word of each block; 0 for a hole
 	frag       uint32   // fragment index of the tail, or noIndex
 	fragOffset uint32   // offset of the tail in the uncompressed fragment
-	sparse     uint64   // bytes stored as holes
+	sparse     uint64   // bytes stored as holes, counted by the sink
+	// tailHole says an all-zero tail is stored as a final hole block rather
+	// than in a fragment, as mksquashfs stores it: zeros cost nothing.
+	// Only the reading goroutine sets it, so it lives apart from sizes.
+	tailHole uint32 // the tail's length, or 0
+}
+
+// blockSizes returns the on-disk size word of every block, the hole for a
+// zero tail included.
+func (d *fileData) blockSizes() []uint32 {
+	if d.tailHole > 0 {
+		return append(d.sizes[:len(d.sizes):len(d.sizes)], 0)
+	}
+	return d.sizes
+}
+
+// sparseBytes returns the bytes stored as holes.
+func (d *fileData) sparseBytes() uint64 { return d.sparse + uint64(d.tailHole) }
+
+// hasData reports whether any of the file's bytes are stored, in a block or
+// a fragment.
+func (d *fileData) hasData() bool {
+	if d.frag != noIndex {
+		return true
+	}
+	for _, s := range d.sizes {
+		if s != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type dedupKey struct {
@@ -274,7 +304,12 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, ino *inode) error {
 		if dedup {
 			h.Write(frag.raw[off:])
 		}
-		fd.frag, fd.fragOffset = uint32(frag.frag), uint32(off)
+		if allZero(frag.raw[off:]) {
+			frag.raw = frag.raw[:off]
+			fd.tailHole = uint32(tail)
+		} else {
+			fd.frag, fd.fragOffset = uint32(frag.frag), uint32(off)
+		}
 	}
 	var probe [1]byte
 	if k, err := io.ReadFull(rc, probe[:]); k > 0 {
