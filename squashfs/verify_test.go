@@ -434,7 +434,9 @@ func checkWithDiskfs(t *testing.T, img, src string) {
 			case st.Mode().IsRegular():
 				// Opening through the entry, not the path, spares diskfs a
 				// scan of the whole directory for every file.
-				opener, ok := e.(interface{ Open() (filesystem.File, error) })
+				opener, ok := e.(interface {
+					Open() (filesystem.File, error)
+				})
 				require.True(t, ok)
 				rf, err := opener.Open()
 				require.NoError(t, err)
