@@ -133,6 +133,13 @@ func (w *writer) writeData(ctx context.Context) error {
 	}
 	w.stats.Fragments = len(w.frags)
 	w.stats.BytesIn = w.total - p.skipped.Load()
+	counted := map[*fileData]bool{} // duplicates share their data
+	for _, ino := range w.order {
+		if d := ino.data; d != nil && !counted[d] {
+			counted[d] = true
+			w.stats.SparseBytes += int64(d.tailHole)
+		}
+	}
 	return nil
 }
 
