@@ -3,12 +3,35 @@
 
 GO ?= go
 
-.PHONY: all build test test-short fuzz bench clean
+.PHONY: all build example test test-short fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o bin/mkportable ./cmd/mkportable
+
+# The example of the README: the web server of testdata/web-server, built
+# statically into a store-like directory named as Nix would name it, then
+# imaged as out/web-server_20220227.raw. The 32-character "hash" is the
+# binary's SHA-256 in Nix's base-32 alphabet, not a real Nix store hash: it
+# only has to change when the program does. ANSWER_PREFIX changes what the
+# server answers (the upgrade test rebuilds with another).
+EXAMPLE_NAME    := web-server
+EXAMPLE_VERSION := 20220227
+ANSWER_PREFIX   ?= PORTABLE=
+example:
+	mkdir -p out/bin out/store
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false \
+		-ldflags '-s -w -X "main.answerPrefix=$(ANSWER_PREFIX)"' \
+		-o out/bin/$(EXAMPLE_NAME) ./testdata/web-server/server
+	set -e; \
+	hash=$$(sha256sum out/bin/$(EXAMPLE_NAME) | cut -c1-32 | tr 'abcdef' 'abcdfg'); \
+	store=/nix/store/$$hash-$(EXAMPLE_NAME)-$(EXAMPLE_VERSION); \
+	rm -rf out/store/*-$(EXAMPLE_NAME)-$(EXAMPLE_VERSION); \
+	mkdir -p out/store/$$hash-$(EXAMPLE_NAME)-$(EXAMPLE_VERSION)/bin; \
+	cp out/bin/$(EXAMPLE_NAME) out/store/$$hash-$(EXAMPLE_NAME)-$(EXAMPLE_VERSION)/bin/; \
+	$(GO) run ./cmd/mkportable build testdata/web-server/spec.json -o out \
+		--store-dir out/store --store-path $$store --subst web=$$store
 
 # Every package's tests, including the checks against unsquashfs, sqfsdiff,
 # mksquashfs, go-diskfs and (as root) the kernel.

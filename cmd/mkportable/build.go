@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mkportable/mkportable/builder"
+	"github.com/mkportable/mkportable/squashfs"
+)
+
+const buildSynopsis = `build [SPEC.json] -o DIR [flags]
+
+Builds DIR/NAME_VERSION.raw, a systemd portable service image, from a JSON
+spec, from flags, or from both (flags override the spec). Every input is
+checked first; a failed build leaves no image behind.`
+
+// listFlag collects a flag given several times.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("build", buildSynopsis, stderr)
+	outDir := fs.String("o", "", "output directory (required)")
+	name := fs.String("name", "", "image name; every unit's name must start with it")
+	version := fs.String("version", "", "image version")
+	description := fs.String("description", "", "description, for os-release")
+	homepage := fs.String("homepage", "", "home page URL, for os-release")
+	var units, substs, storePaths, symlinks, contents listFlag
+	fs.Var(&units, "unit", "unit file or template `FILE` (repeatable)")
+	fs.Var(&substs, "subst", "placeholder value `KEY=VALUE`: @KEY@ becomes VALUE (repeatable)")
+	fs.Var(&storePaths, "store-path", "store `PATH` to copy into the image (repeatable)")
+	closureInfo := fs.String("closure-info", "", "closureInfo output or its store-paths file")
+	storeDir := fs.String("store-dir", "", "host directory holding the store paths (default /nix/store)")
+	fs.Var(&symlinks, "symlink", "link `OBJECT:SYMLINK` to make in the image (repeatable)")
+	fs.Var(&contents, "contents", "host file or tree `SRC:DEST` to place in the image (repeatable)")
+	compression := fs.String("compression", "", "xz (default), gzip, zstd, lz4 or none")
+	blockSize := fs.String("block-size", "", "squashfs block size (default 1M)")
+	jobs := fs.Int("jobs", 0, "compression workers (default: all cores)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return usageError(err)
+	}
+	fail := func(code int, err error) int {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "mkportable build: %s\n", line)
+		}
+		return code
+	}
+	if len(pos) > 1 {
+		return fail(2, fmt.Errorf("want at most one spec file, got %d arguments", len(pos)))
+	}
+	if *outDir == "" {
+		return fail(2, errors.New("-o DIR is required"))
+	}
+	var spec builder.Spec
+	if len(pos) == 1 {
+		if spec, err = builder.LoadSpec(pos[0]); err != nil {
+			return fail(1, err)
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&spec.Name, *name)
+	set(&spec.Version, *version)
+	set(&spec.Description, *description)
+	set(&spec.Homepage, *homepage)
+	set(&spec.ClosureInfo, *closureInfo)
+	set(&spec.StoreDir, *storeDir)
+	set(&spec.Compression, *compression)
+	set(&spec.BlockSize, *blockSize)
+	spec.Units = append(spec.Units, units...)
+	spec.StorePaths = append(spec.StorePaths, storePaths...)
+	for _, s := range substs {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fail(2, fmt.Errorf("--subst %q: want KEY=VALUE", s))
+		}
+		if spec.Substitutions == nil {
+			spec.Substitutions = map[string]string{}
+		}
+		spec.Substitutions[k] = v
+	}
+	for _, s := range symlinks {
+		obj, link, ok := strings.Cut(s, ":")
+		if !ok || obj == "" || link == "" {
+			return fail(2, fmt.Errorf("--symlink %q: want OBJECT:SYMLINK", s))
+		}
+		spec.Symlinks = append(spec.Symlinks, builder.Symlink{Object: obj, Symlink: link})
+	}
+	for _, c := range contents {
+		src, dest, ok := strings.Cut(c, ":")
+		if !ok || src == "" || dest == "" {
+			return fail(2, fmt.Errorf("--contents %q: want SRC:DEST", c))
+		}
+		spec.Contents = append(spec.Contents, builder.Content{Source: src, Target: dest})
+	}
+	if info, err := os.Stat(*outDir); err != nil || !info.IsDir() {
+		return fail(1, fmt.Errorf("output directory %s does not exist", *outDir))
+	}
+	modTime, err := squashfs.ModTimeFromEnv(os.Getenv)
+	if err != nil {
+		return fail(2, err)
+	}
+
+	start := time.Now()
+	res, err := builder.Build(ctx, spec, *outDir, builder.Options{ModTime: modTime, Workers: *jobs})
+	if err != nil {
+		return fail(1, err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(map[string]any{"path": res.Path, "size": res.Size, "sha256": res.SHA256,
+			"name": spec.Name, "version": spec.Version})
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s\n  size   %d bytes (%s)\n  sha256 %s\n  %d files, %.1fs\n",
+		res.Path, res.Size, humanBytes(res.Size), res.SHA256, res.Stats.Files, time.Since(start).Seconds())
+	return 0
+}
