@@ -222,6 +222,20 @@ func (t *Tree) Link(name, existing string) error {
 	return nil
 }
 
+// Remove deletes the entry at name; a directory goes with everything below
+// it. Other hard links to the same node stay.
+func (t *Tree) Remove(name string) error {
+	parent, base, err := t.parent("remove", name)
+	if err != nil {
+		return err
+	}
+	if _, ok := parent.entries[base]; !ok {
+		return &PathError{Op: "remove", Path: name, Err: ErrNotExist}
+	}
+	delete(parent.entries, base)
+	return nil
+}
+
 // Lookup returns the node at name without following symlinks.
 func (t *Tree) Lookup(name string) (*Node, error) {
 	clean, err := cleanPath(name)

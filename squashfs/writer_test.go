@@ -243,6 +243,10 @@ func TestTreeErrors(t *testing.T) {
 	require.ErrorContains(t, tree.AddBytes("x", Attr{Xattrs: map[string][]byte{"system.posix_acl_access": nil}}, nil),
 		"squashfs stores only user.*, trusted.* and security.* attributes")
 
+	require.NoError(t, tree.Remove("dir/file"))
+	require.ErrorIs(t, tree.Remove("dir/file"), ErrNotExist)
+	require.ErrorIs(t, tree.Remove("/"), ErrExist)
+
 	// Names are cleaned: "a/./b/../c" is "a/c".
 	require.NoError(t, tree.AddBytes("dir/./x/../y", Attr{}, []byte("y")))
 	_, err = tree.Lookup("/dir/y")
