@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: all build example test test-short fuzz bench clean
+.PHONY: all build example test test-short e2e fuzz bench clean
 
 all: build
 
@@ -38,6 +38,13 @@ example:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# A Debian 12 guest with systemd as PID 1 under qemu attaches, upgrades and
+# detaches the example image with portablectl and refuses the bad ones. The
+# guest is built from Debian packages by scripts/e2e/build-guest.sh and
+# cached in .cache/e2e under the script's hash.
+e2e:
+	MKPORTABLE_E2E=1 $(GO) test -count=1 -v -timeout 20m ./e2e
 
 test-short:
 	$(GO) test -short ./...
