@@ -9,8 +9,16 @@ import (
 // maxNameLen is systemd's UNIT_NAME_MAX.
 const maxNameLen = 255
 
-// PortableSuffixes are the unit types portabled attaches.
-var portableSuffixes = []string{".service", ".socket", ".target", ".timer", ".path"}
+// HasPortableType reports whether name ends in a unit type portabled
+// attaches: .service, .socket, .target, .timer or .path.
+func HasPortableType(name string) bool {
+	for _, s := range []string{".service", ".socket", ".target", ".timer", ".path"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // NameError says why a unit name is not one portabled attaches.
 type NameError struct {
@@ -33,13 +41,7 @@ func CheckName(name string, prefixes ...string) error {
 	if err := checkSyntax(name); err != nil {
 		return err
 	}
-	suffixOK := false
-	for _, s := range portableSuffixes {
-		if strings.HasSuffix(name, s) {
-			suffixOK = true
-		}
-	}
-	if !suffixOK {
+	if !HasPortableType(name) {
 		return &NameError{name, "portable units must be .service, .socket, .target, .timer or .path units"}
 	}
 	for _, p := range prefixes {

@@ -121,7 +121,7 @@ func inspect(img *image, file string) inspection {
 		}
 		for _, name := range names {
 			p := path.Join(dir, name)
-			if seen[name] || !hasUnitSuffix(name) {
+			if seen[name] || !unit.HasPortableType(name) {
 				continue
 			}
 			seen[name] = true
@@ -168,15 +168,6 @@ func inspect(img *image, file string) inspection {
 		}
 	}
 	return res
-}
-
-func hasUnitSuffix(name string) bool {
-	for _, s := range []string{".service", ".socket", ".target", ".timer", ".path"} {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // parseOSRelease reads os-release(5): KEY=VALUE lines, values optionally
