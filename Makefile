@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: all build example test test-short e2e fuzz bench clean
+.PHONY: all build example test test-short e2e nix-check fuzz bench clean
 
 all: build
 
@@ -45,6 +45,12 @@ test:
 # cached in .cache/e2e under the script's hash.
 e2e:
 	MKPORTABLE_E2E=1 $(GO) test -count=1 -v -timeout 20m ./e2e
+
+# What can be checked of flake.nix without nixpkgs: parsing, the pure spec
+# function against nix/golden-spec.json, that spec building an image, and
+# the pinned vendorHash.
+nix-check:
+	./nix/check.sh
 
 test-short:
 	$(GO) test -short ./...

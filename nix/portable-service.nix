@@ -1,0 +1,38 @@
+# lib.portableService: a drop-in for nixpkgs' pkgs.portableService that
+# builds ${pname}_${version}.raw with mkportable instead of mksquashfs.
+# The arguments are nixpkgs' (see spec.nix); the store paths come from
+# closureInfo over the units, contents and symlink objects, as nixpkgs'
+# image holds the closure of its root file system and contents.
+{ pkgs, mkportable }:
+args@{
+  pname,
+  version,
+  units,
+  symlinks ? [ ],
+  contents ? [ ],
+  ...
+}:
+let
+  inherit (pkgs) lib;
+  spec = import ./spec.nix args;
+  closure = pkgs.closureInfo {
+    rootPaths = units ++ contents ++ map (s: s.object) symlinks;
+  };
+in
+assert lib.assertMsg (lib.all (u: lib.hasPrefix pname u.name) units)
+  "Unit names must be prefixed with the service name";
+pkgs.runCommand "${pname}-img-${version}"
+  {
+    nativeBuildInputs = [ mkportable ];
+    specJSON = builtins.toJSON spec;
+    passAsFile = [ "specJSON" ];
+  }
+  ''
+    mkdir -p build/units $out
+    ${lib.concatMapStringsSep "\n" (u: "cp ${u} build/units/${u.name}") units}
+    ln -s ${closure} build/closure-info
+    cp "$specJSONPath" build/spec.json
+    # stdenv sets SOURCE_DATE_EPOCH=315532800, which mkportable honours.
+    mkportable build build/spec.json -o $out
+    mkportable inspect $out/${pname}_${version}.raw
+  ''
