@@ -50,6 +50,7 @@ type CheckError struct {
 	Rule  string
 }
 
+// Error returns "input: rule".
 func (e *CheckError) Error() string { return e.Input + ": " + e.Rule }
 
 // mountPoints are the empty directories portabled binds the host's over;

@@ -26,6 +26,7 @@ type NameError struct {
 	Rule string // the rule it breaks
 }
 
+// Error returns "unit NAME: rule".
 func (e *NameError) Error() string { return fmt.Sprintf("unit %s: %s", e.Unit, e.Rule) }
 
 // CheckName checks a unit file name as portabled does: a valid systemd unit
@@ -100,6 +101,7 @@ type PlaceholderError struct {
 	Placeholder string
 }
 
+// Error returns "file:line: placeholder @name@ has no value".
 func (e *PlaceholderError) Error() string {
 	return fmt.Sprintf("%s:%d: placeholder %s has no value", e.File, e.Line, e.Placeholder)
 }

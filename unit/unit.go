@@ -41,6 +41,7 @@ type SyntaxError struct {
 	Msg  string
 }
 
+// Error returns "file:line: message".
 func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // Parse parses a unit file the way systemd's config parser does: lines are
