@@ -127,6 +127,19 @@ func TestInspectProblems(t *testing.T) {
 	code, _, stderr := runCLI(t, "inspect", filepath.Join(t.TempDir(), "nothing.raw"))
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "no such file")
+
+	notImage := filepath.Join(t.TempDir(), "x.raw")
+	require.NoError(t, os.WriteFile(notImage, make([]byte, 4096), 0o644))
+	code, _, stderr = runCLI(t, "inspect", notImage)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "not a readable squashfs image")
+
+	lz4Image := filepath.Join(t.TempDir(), "web-server_20220227.raw")
+	code, _, stderr = runCLI(t, append([]string{"build", "-o", filepath.Dir(lz4Image), "--compression", "lz4"}, flags...)...)
+	require.Equal(t, 0, code, stderr)
+	code, _, stderr = runCLI(t, "inspect", lz4Image)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "inspect cannot read lz4-compressed images yet")
 }
 
 // remove drops a path from a laid-out tree.

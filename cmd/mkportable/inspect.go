@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	diskfs "github.com/diskfs/go-diskfs/filesystem/squashfs"
 
+	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/unit"
 )
 
@@ -234,6 +236,14 @@ func openImage(name string) (*image, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	// The superblock's compressor id is at byte 20. go-diskfs decodes lz4
+	// as LZ4 frames, not the raw blocks squashfs stores, so say so rather
+	// than pass on its "bad magic number".
+	var id [2]byte
+	if _, err := f.ReadAt(id[:], 20); err == nil && squashfs.CompressorID(binary.LittleEndian.Uint16(id[:])) == squashfs.LZ4 {
+		f.Close()
+		return nil, errors.New("inspect cannot read lz4-compressed images yet (its reader, go-diskfs, does not decode squashfs's raw LZ4 blocks); build with xz, gzip or zstd")
 	}
 	sfs, err := diskfs.Read(file.New(f, true), info.Size(), 0, 0)
 	if err != nil {
