@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -66,15 +67,25 @@ const unitDir = "/etc/systemd/system"
 var (
 	validImageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 	validVersion   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
+	// validOSReleaseID is os-release(5)'s ID: lower-case letters, digits,
+	// '.', '_' and '-'.
+	validOSReleaseID  = regexp.MustCompile(`^[a-z0-9._-]+$`)
+	validOSReleaseKey = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 )
 
 // Build lays out spec's image, checks it, and writes outDir/NAME_VERSION.raw.
 // A failed build leaves no image: it is written beside the target and
 // renamed into place only when complete.
 func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
 	tree, err := Layout(spec, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
 	}
 	comp, err := squashfs.NewCompressor(spec.Compression)
 	if err != nil {
@@ -109,14 +120,23 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 // Layout returns the tree of spec's image, checked unless opts.SkipChecks:
 // units in /etc/systemd/system, /etc/os-release, empty /etc/resolv.conf and
 // /etc/machine-id, the mount points portabled binds over, every store path
-// whole, then contents and symlinks.
+// whole, then contents and symlinks. With SkipChecks it lays out what it
+// can and ignores what breaks a rule, so tests can build the images
+// portabled refuses; the tree can be changed further before
+// squashfs.WriteFile writes it.
 func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 	var problems []error
 	fail := func(input, format string, args ...any) {
 		problems = append(problems, &CheckError{input, fmt.Sprintf(format, args...)})
 	}
-	if !validImageName.MatchString(spec.Name) {
-		fail("name", "%q is not an image name portabled can derive from NAME_VERSION.raw: use letters, digits, '-' and '.', and no '_'", spec.Name)
+	// must records an error of the tree, naming the input it came from.
+	must := func(input string, err error) {
+		if err != nil {
+			problems = append(problems, &CheckError{input, err.Error()})
+		}
+	}
+	if !validImageName.MatchString(spec.Name) || len(spec.Name) > 200 {
+		fail("name", "%q is not an image name portabled can derive from NAME_VERSION.raw: use letters, digits, '-' and '.', start with a letter or digit, and no '_'", spec.Name)
 	}
 	if !validVersion.MatchString(spec.Version) {
 		fail("version", "%q must be letters, digits and . _ + ~ - (it becomes part of the file name)", spec.Version)
@@ -124,24 +144,41 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 	if len(spec.Units) == 0 {
 		fail("units", "no unit files: portabled attaches nothing from an image without units")
 	}
+	osrel := osReleaseFields(spec)
+	id := fieldValue(osrel, "ID")
+	if !validOSReleaseID.MatchString(id) {
+		fail("osRelease", "ID=%q: os-release(5) wants lower-case letters, digits, '.', '_' and '-', and portabled refuses an image without an ID", id)
+	}
+	prefixes := strings.Fields(fieldValue(osrel, "PORTABLE_PREFIXES"))
+	if !slices.Contains(prefixes, spec.Name) {
+		fail("osRelease", "PORTABLE_PREFIXES=%q does not list the image name %q: portablectl attach matches units by the image name and refuses an image whose PORTABLE_PREFIXES leave it out", strings.Join(prefixes, " "), spec.Name)
+		prefixes = append(prefixes, spec.Name)
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.OSRelease)) {
+		if !validOSReleaseKey.MatchString(k) {
+			fail("osRelease", "%q is not an os-release(5) field name (upper-case letters, digits and '_')", k)
+		}
+		if strings.ContainsAny(spec.OSRelease[k], "\n\r\x00") {
+			fail("osRelease", "%s: an os-release value is one line", k)
+		}
+	}
 
 	tree := squashfs.NewTree()
 	dirAttr := squashfs.Attr{Mode: 0o755}
 	fileAttr := squashfs.Attr{Mode: 0o644}
-	must := func(err error) {
-		if err != nil {
-			problems = append(problems, err)
-		}
-	}
 	for _, d := range append([]string{unitDir}, mountPoints...) {
-		must(tree.MkdirAll(d, dirAttr))
+		must(d, tree.MkdirAll(d, dirAttr))
 	}
 	for _, f := range emptyFiles {
-		must(tree.AddBytes(f, fileAttr, nil))
+		must(f, tree.AddBytes(f, fileAttr, nil))
 	}
 
 	// Units: fill placeholders, parse, check names, refuse repeats.
-	var units []*unit.File
+	type laidUnit struct {
+		src string
+		u   *unit.File
+	}
+	var units []laidUnit
 	seen := map[string]string{}
 	for _, src := range spec.Units {
 		data, err := os.ReadFile(src)
@@ -160,7 +197,7 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			problems = append(problems, err)
 			continue
 		}
-		if err := unit.CheckName(name, spec.Name); err != nil {
+		if err := unit.CheckName(name, prefixes...); err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", src, err))
 		}
 		if first, dup := seen[name]; dup {
@@ -168,11 +205,11 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			continue
 		}
 		seen[name] = src
-		units = append(units, u)
-		must(tree.AddBytes(path.Join(unitDir, name), fileAttr, data))
+		units = append(units, laidUnit{src, u})
+		must(src, tree.AddBytes(path.Join(unitDir, name), fileAttr, data))
 	}
 
-	must(tree.AddBytes("/etc/os-release", fileAttr, osRelease(spec)))
+	must("/etc/os-release", tree.AddBytes("/etc/os-release", fileAttr, formatOSRelease(osrel)))
 
 	storePaths, err := spec.storePaths()
 	if err != nil {
@@ -188,7 +225,7 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail(p, "store path does not exist at %s", host)
 			continue
 		}
-		must(addPath(tree, p, host))
+		must(p, addPath(tree, p, host))
 	}
 	for _, c := range spec.Contents {
 		if !path.IsAbs(c.Target) {
@@ -199,33 +236,42 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail(c.Source, "contents source does not exist")
 			continue
 		}
-		must(addPath(tree, c.Target, c.Source))
+		must(c.Source, addPath(tree, path.Clean(c.Target), c.Source))
 	}
+	var links []Symlink
 	for _, l := range spec.Symlinks {
-		if !path.IsAbs(l.Symlink) || l.Object == "" {
-			fail("symlinks", "%q -> %q: the symlink must be an absolute path and the object non-empty", l.Symlink, l.Object)
+		if !path.IsAbs(l.Symlink) || path.Clean(l.Symlink) == "/" || l.Object == "" {
+			fail("symlinks", "%q -> %q: the symlink must be an absolute path below / and the object non-empty", l.Symlink, l.Object)
 			continue
 		}
-		must(tree.MkdirAll(path.Dir(l.Symlink), dirAttr))
-		must(tree.Symlink(l.Symlink, l.Object, squashfs.Attr{Mode: 0o777}))
+		if err := tree.MkdirAll(path.Dir(l.Symlink), dirAttr); err != nil {
+			must("symlink "+l.Symlink, err)
+			continue
+		}
+		if err := tree.Symlink(l.Symlink, l.Object, squashfs.Attr{Mode: 0o777}); err != nil {
+			must("symlink "+l.Symlink, err)
+			continue
+		}
+		links = append(links, l)
 	}
 
-	// Every program a unit runs must be in the image and executable.
-	for _, u := range units {
-		for _, c := range u.ExecCommands() {
-			if !path.IsAbs(c.Path) || strings.ContainsRune(c.Path, '%') {
-				continue // found on the host's PATH, or a specifier systemd expands
-			}
-			n, resolved, err := tree.Resolve(c.Path)
-			switch {
-			case err != nil:
-				fail(fmt.Sprintf("%s:%d", u.Name, c.Line), "%s= program %s is not in the image", c.Key, c.Path)
-			case !n.Mode().IsRegular():
-				fail(fmt.Sprintf("%s:%d", u.Name, c.Line), "%s= program %s is not a regular file (%s)", c.Key, c.Path, resolved)
-			case n.Mode().Perm()&0o111 == 0:
-				fail(fmt.Sprintf("%s:%d", u.Name, c.Line), "%s= program %s is not executable", c.Key, c.Path)
-			}
+	// Every symlink asked for leads somewhere in the image: nixpkgs'
+	// objects are store paths, which the closure must hold.
+	for _, l := range links {
+		if _, _, err := tree.Resolve(l.Symlink); err != nil {
+			fail("symlink "+l.Symlink, "object %s is not in the image (is its store path in storePaths or closureInfo?)", l.Object)
 		}
+	}
+	// Every program a unit runs must be in the image and executable.
+	stat := func(name string) (fs.FileMode, error) {
+		n, _, err := tree.Resolve(name)
+		if err != nil {
+			return 0, err
+		}
+		return n.Mode(), nil
+	}
+	for _, lu := range units {
+		problems = append(problems, CheckPrograms(lu.src, lu.u, stat)...)
 	}
 	if len(problems) > 0 && !opts.SkipChecks {
 		return nil, errors.Join(problems...)
@@ -260,10 +306,10 @@ func addPath(tree *squashfs.Tree, target, host string) error {
 	return &CheckError{host, "contents must be regular files, symlinks or directories"}
 }
 
-// osRelease returns /etc/os-release: the fields portabled and systemd read,
-// each value double-quoted with ", \, $ and ` escaped as os-release(5)
-// requires, in a fixed order, then any extra fields sorted.
-func osRelease(s Spec) []byte {
+// osReleaseFields returns the fields of /etc/os-release: those portabled
+// and systemd read, in a fixed order, then spec.OSRelease's extra fields
+// sorted; spec.OSRelease overrides a field of the same name.
+func osReleaseFields(s Spec) [][2]string {
 	pretty := s.Description
 	if pretty == "" {
 		pretty = s.Name + " " + s.Version
@@ -292,6 +338,21 @@ func osRelease(s Spec) []byte {
 			fields = append(fields, [2]string{k, s.OSRelease[k]})
 		}
 	}
+	return fields
+}
+
+func fieldValue(fields [][2]string, key string) string {
+	for _, f := range fields {
+		if f[0] == key {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// formatOSRelease writes os-release fields, each value double-quoted with
+// ", \, $ and ` escaped as os-release(5) requires.
+func formatOSRelease(fields [][2]string) []byte {
 	var b strings.Builder
 	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
 	for _, f := range fields {
@@ -299,3 +360,6 @@ func osRelease(s Spec) []byte {
 	}
 	return []byte(b.String())
 }
+
+// osRelease returns the /etc/os-release of spec's image.
+func osRelease(s Spec) []byte { return formatOSRelease(osReleaseFields(s)) }

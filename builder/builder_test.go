@@ -1,12 +1,18 @@
 package builder
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/unit"
 	"github.com/stretchr/testify/require"
 )
@@ -50,6 +56,13 @@ func TestBuildReproducible(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.SHA256, b.SHA256)
 	require.Equal(t, "web-server_20220227.raw", filepath.Base(a.Path))
+	ab, err := os.ReadFile(a.Path)
+	require.NoError(t, err)
+	bb, err := os.ReadFile(b.Path)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(ab, bb), "same inputs gave different bytes")
+	// The default time is 1980-01-01, squashfs.DefaultModTime.
+	require.Equal(t, uint32(315532800), binary.LittleEndian.Uint32(ab[8:]))
 }
 
 func TestLayout(t *testing.T) {
@@ -115,6 +128,32 @@ func TestChecks(t *testing.T) {
 			require.NoError(t, os.WriteFile(empty, []byte("# nothing\n"), 0o644))
 			s.Units = append(s.Units, empty)
 		}, []string{"unit file is empty"}},
+		{"ID overridden with what os-release forbids", func(t *testing.T, s *Spec) { s.OSRelease = map[string]string{"ID": "Web Server"} },
+			[]string{`osRelease: ID="Web Server": os-release(5) wants lower-case letters`}},
+		{"PORTABLE_PREFIXES without the image name", func(t *testing.T, s *Spec) {
+			s.OSRelease = map[string]string{"PORTABLE_PREFIXES": "web"}
+		}, []string{`osRelease: PORTABLE_PREFIXES="web" does not list the image name "web-server"`}},
+		{"bad os-release field", func(t *testing.T, s *Spec) { s.OSRelease = map[string]string{"x": "1", "VARIANT": "a\nb"} },
+			[]string{`osRelease: "x" is not an os-release(5) field name`, "osRelease: VARIANT: an os-release value is one line"}},
+		{"symlink to nothing", func(t *testing.T, s *Spec) {
+			s.Symlinks = []Symlink{{Object: "/nix/store/gone/etc/ssl", Symlink: "/etc/ssl"}}
+		}, []string{"symlink /etc/ssl: object /nix/store/gone/etc/ssl is not in the image"}},
+		{"program is a directory", func(t *testing.T, s *Spec) {
+			u := filepath.Join(t.TempDir(), "web-server-dir.service.in")
+			require.NoError(t, os.WriteFile(u, []byte("[Service]\nExecStart=@web@/bin/../bin\n"), 0o644))
+			s.Units = append(s.Units, u)
+		}, []string{"web-server-dir.service.in:2: ExecStart= program /nix/store/00000000000000000000000000000000-web-server-20220227/bin/../bin is not a regular file but a directory"}},
+		{"bare program name not on the search path", func(t *testing.T, s *Spec) {
+			u := filepath.Join(t.TempDir(), "web-server-pre.service")
+			require.NoError(t, os.WriteFile(u, []byte("[Service]\nExecStartPre=-web-server\nExecStart=/bin/sh\n"), 0o644))
+			s.Units = append(s.Units, u)
+		}, []string{"web-server-pre.service:2: ExecStartPre= program web-server is not an executable file in any of /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin in the image",
+			"web-server-pre.service:3: ExecStart= program /bin/sh is not in the image"}},
+		{"relative program path", func(t *testing.T, s *Spec) {
+			u := filepath.Join(t.TempDir(), "web-server-rel.service")
+			require.NoError(t, os.WriteFile(u, []byte("[Service]\nExecStart=bin/web-server\n"), 0o644))
+			s.Units = append(s.Units, u)
+		}, []string{"web-server-rel.service:2: ExecStart= program bin/web-server is neither an absolute path nor a bare name"}},
 		{"several at once", func(t *testing.T, s *Spec) {
 			s.Version = "a/b"
 			s.Contents = []Content{{Source: "/nope", Target: "/x"}}
@@ -143,6 +182,30 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// TestProgramsFound checks the ways a program is found that must pass:
+// through symlinks in the image, by bare name on systemd's search path or
+// the unit's ExecSearchPath=, and with specifiers left to systemd.
+func TestProgramsFound(t *testing.T) {
+	spec := fixture(t)
+	spec.Symlinks = []Symlink{
+		{Object: spec.StorePaths[0] + "/bin/alias", Symlink: "/usr/bin/web-server"},
+		{Object: spec.StorePaths[0] + "/bin", Symlink: "/opt/bin"},
+	}
+	u := filepath.Join(t.TempDir(), "web-server-more.service")
+	require.NoError(t, os.WriteFile(u, []byte(`[Service]
+ExecStartPre=!!web-server --check
+ExecStartPost=@/opt/bin/web-server argv0
+ExecReload=%h/bin/x
+ExecStop=
+ExecStart=/usr/bin/web-server
+`), 0o644))
+	v := filepath.Join(t.TempDir(), "web-server-search.service")
+	require.NoError(t, os.WriteFile(v, []byte("[Service]\nExecSearchPath=/opt/bin\nExecStart=web-server\n"), 0o644))
+	spec.Units = append(spec.Units, u, v)
+	_, err := Layout(spec, Options{})
+	require.NoError(t, err)
+}
+
 func TestTypedErrors(t *testing.T) {
 	spec := fixture(t)
 	spec.Name = "webserver"
@@ -153,6 +216,49 @@ func TestTypedErrors(t *testing.T) {
 	require.Equal(t, "web-server.service", nameErr.Unit)
 	var checkErr *CheckError
 	require.True(t, errors.As(err, &checkErr))
+
+	spec = fixture(t)
+	spec.Substitutions["web"] = "/nix/store/elsewhere"
+	_, err = Layout(spec, Options{})
+	var execErr *ExecError
+	require.True(t, errors.As(err, &execErr))
+	require.Equal(t, ExecError{File: spec.Units[0], Line: 6, Key: "ExecStart", Program: "/nix/store/elsewhere/bin/web-server", Rule: "is not in the image"}, *execErr)
+	var phErr *unit.PlaceholderError
+	spec.Substitutions = nil
+	_, err = Layout(spec, Options{})
+	require.True(t, errors.As(err, &phErr))
+	require.Equal(t, "@web@", phErr.Placeholder)
+}
+
+// TestCancelledBuild checks that a build stopped while writing leaves
+// neither an image nor a temporary file.
+func TestCancelledBuild(t *testing.T) {
+	spec := fixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := t.TempDir()
+	_, err := Build(ctx, spec, out, Options{})
+	require.ErrorIs(t, err, context.Canceled)
+	left, _ := os.ReadDir(out)
+	require.Empty(t, left)
+}
+
+// TestModTimeAndProgress checks that the time given is the image's and
+// that progress is reported.
+func TestModTimeAndProgress(t *testing.T) {
+	spec := fixture(t)
+	var last squashfs.Progress
+	when := time.Unix(1700000000, 0)
+	res, err := Build(context.Background(), spec, t.TempDir(), Options{ModTime: when, Progress: func(p squashfs.Progress) { last = p }})
+	require.NoError(t, err)
+	require.Equal(t, last.BytesTotal, last.BytesDone)
+	require.NotZero(t, last.BytesTotal)
+	img, err := os.ReadFile(res.Path)
+	require.NoError(t, err)
+	require.Equal(t, uint32(1700000000), binary.LittleEndian.Uint32(img[8:]))
+	require.Equal(t, res.Size, int64(len(img)))
+	sum := sha256.Sum256(img)
+	require.Equal(t, hex.EncodeToString(sum[:]), res.SHA256)
 }
 
 func TestLoadSpec(t *testing.T) {
