@@ -21,6 +21,8 @@
 // NFS export table. Options select gzip, zstd, lz4 or no compression, other
 // block sizes, and keeping owners, times and extended attributes.
 //
+// Reader reads images back, this package's or mksquashfs's, as an fs.FS.
+//
 // Data blocks are compressed on Options.Workers goroutines while one
 // goroutine writes them in order, so memory stays near two blocks per
 // worker plus the tree's metadata, not the image's size. The images are

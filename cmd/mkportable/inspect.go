@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem"
-	diskfs "github.com/diskfs/go-diskfs/filesystem/squashfs"
 
 	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/unit"
@@ -219,138 +212,36 @@ func printInspection(w io.Writer, r inspection) {
 	}
 }
 
-// image reads a squashfs image through go-diskfs, resolving symlinks inside
-// the image the way the kernel would once it is mounted at /.
-type image struct {
-	f    *os.File
-	sfs  *diskfs.FileSystem
-	dirs map[string][]fs.DirEntry
-}
+// image is the view inspect needs of a squashfs image: paths are absolute
+// in the image and symlinks are followed inside it.
+type image struct{ rc *squashfs.ReadCloser }
 
 func openImage(name string) (*image, error) {
-	f, err := os.Open(name)
+	rc, err := squashfs.OpenReader(name)
 	if err != nil {
-		return nil, err
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	// The superblock's compressor id is at byte 20. go-diskfs decodes lz4
-	// as LZ4 frames, not the raw blocks squashfs stores, so say so rather
-	// than pass on its "bad magic number".
-	var id [2]byte
-	if _, err := f.ReadAt(id[:], 20); err == nil && squashfs.CompressorID(binary.LittleEndian.Uint16(id[:])) == squashfs.LZ4 {
-		f.Close()
-		return nil, errors.New("inspect cannot read lz4-compressed images yet (its reader, go-diskfs, does not decode squashfs's raw LZ4 blocks); build with xz, gzip or zstd")
-	}
-	sfs, err := diskfs.Read(file.New(f, true), info.Size(), 0, 0)
-	if err != nil {
-		f.Close()
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("not a readable squashfs image: %w", err)
 	}
-	return &image{f: f, sfs: sfs, dirs: map[string][]fs.DirEntry{}}, nil
+	return &image{rc: rc}, nil
 }
 
-func (im *image) close() { im.f.Close() }
+func (im *image) close() { im.rc.Close() }
 
-// entries lists a directory given by its resolved, clean path.
-func (im *image) entries(dir string) ([]fs.DirEntry, error) {
-	if e, ok := im.dirs[dir]; ok {
-		return e, nil
+// rel turns an absolute image path into an fs.FS name.
+func rel(p string) string {
+	if p = strings.TrimPrefix(path.Clean(p), "/"); p == "" {
+		return "."
 	}
-	rel := strings.TrimPrefix(dir, "/")
-	if rel == "" {
-		rel = "."
-	}
-	e, err := im.sfs.ReadDir(rel)
-	if err != nil {
-		return nil, err
-	}
-	im.dirs[dir] = e
-	return e, nil
+	return p
 }
 
-// resolve follows p through symlinks and returns the final entry (nil for
-// the root) and its resolved path.
-func (im *image) resolve(p string) (fs.DirEntry, string, error) {
-	pending := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
-	var done []string
-	var cur fs.DirEntry
-	for hops := 0; len(pending) > 0; {
-		elem := pending[0]
-		pending = pending[1:]
-		if elem == "" || elem == "." {
-			continue
-		}
-		if elem == ".." {
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			cur = nil
-			if len(done) > 0 {
-				e, _, err := im.resolve("/" + strings.Join(done, "/"))
-				if err != nil {
-					return nil, "", err
-				}
-				cur = e
-			}
-			continue
-		}
-		dir := "/" + strings.Join(done, "/")
-		entries, err := im.entries(dir)
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", dir, err)
-		}
-		i := slices.IndexFunc(entries, func(e fs.DirEntry) bool { return e.Name() == elem })
-		if i < 0 {
-			return nil, "", fmt.Errorf("%s: %w", path.Join(dir, elem), fs.ErrNotExist)
-		}
-		e := entries[i]
-		if e.Type()&fs.ModeSymlink == 0 {
-			cur, done = e, append(done, elem)
-			continue
-		}
-		if hops++; hops > 40 {
-			return nil, "", errors.New("too many levels of symbolic links")
-		}
-		l, ok := e.(interface{ Readlink() (string, error) })
-		if !ok {
-			return nil, "", fmt.Errorf("%s: cannot read symlink", path.Join(dir, elem))
-		}
-		target, err := l.Readlink()
-		if err != nil {
-			return nil, "", err
-		}
-		if strings.HasPrefix(target, "/") {
-			done, cur = nil, nil
-		}
-		pending = append(strings.Split(strings.Trim(target, "/"), "/"), pending...)
-	}
-	return cur, "/" + strings.Join(done, "/"), nil
-}
-
-func (im *image) stat(p string) (fs.FileInfo, error) {
-	e, _, err := im.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	if e == nil {
-		return rootInfo{}, nil
-	}
-	return e.Info()
-}
+func (im *image) stat(p string) (fs.FileInfo, error) { return im.rc.Stat(rel(p)) }
+func (im *image) readFile(p string) ([]byte, error)  { return im.rc.ReadFile(rel(p)) }
 
 func (im *image) readDir(p string) ([]string, error) {
-	e, resolved, err := im.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	if e != nil && !e.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory", p)
-	}
-	entries, err := im.entries(resolved)
+	entries, err := im.rc.ReadDir(rel(p))
 	if err != nil {
 		return nil, err
 	}
@@ -358,37 +249,5 @@ func (im *image) readDir(p string) ([]string, error) {
 	for i, e := range entries {
 		names[i] = e.Name()
 	}
-	slices.Sort(names)
 	return names, nil
 }
-
-func (im *image) readFile(p string) ([]byte, error) {
-	e, _, err := im.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	if e == nil || !e.Type().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", p)
-	}
-	o, ok := e.(interface {
-		Open() (filesystem.File, error)
-	})
-	if !ok {
-		return nil, fmt.Errorf("%s: cannot open", p)
-	}
-	f, err := o.Open()
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(f)
-}
-
-// rootInfo describes the image's root directory.
-type rootInfo struct{}
-
-func (rootInfo) Name() string       { return "/" }
-func (rootInfo) Size() int64        { return 0 }
-func (rootInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o755 }
-func (rootInfo) ModTime() time.Time { return time.Time{} }
-func (rootInfo) IsDir() bool        { return true }
-func (rootInfo) Sys() any           { return nil }

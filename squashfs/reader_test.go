@@ -1,0 +1,167 @@
+package squashfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// checkReader compares every entry the Reader shows with the source tree.
+func checkReader(t *testing.T, img, src string, owners, times bool) {
+	t.Helper()
+	rc, err := OpenReader(img)
+	require.NoError(t, err)
+	defer rc.Close()
+	n := 0
+	require.NoError(t, fs.WalkDir(rc, ".", func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err, p)
+		n++
+		var st unix.Stat_t
+		require.NoError(t, unix.Lstat(filepath.Join(src, p), &st), p)
+		info, err := rc.Lstat(p)
+		require.NoError(t, err, p)
+		want, err := os.Lstat(filepath.Join(src, p))
+		require.NoError(t, err)
+		require.Equal(t, want.Mode(), info.Mode(), "%s: mode", p)
+		sys := info.Sys().(*InodeInfo)
+		if owners {
+			require.Equal(t, [2]uint32{st.Uid, st.Gid}, [2]uint32{sys.UID, sys.GID}, "%s: owner", p)
+		}
+		if times && !want.Mode().IsDir() && want.Mode()&fs.ModeSymlink == 0 {
+			require.Equal(t, want.ModTime().Unix(), info.ModTime().Unix(), "%s: mtime", p)
+		}
+		switch {
+		case want.Mode().IsRegular():
+			got, err := rc.ReadFile(p)
+			require.NoError(t, err, p)
+			data, err := os.ReadFile(filepath.Join(src, p))
+			require.NoError(t, err)
+			require.True(t, string(data) == string(got), "%s: contents differ", p)
+			if st.Nlink > 1 {
+				require.EqualValues(t, st.Nlink, sys.Nlink, "%s: links", p)
+			}
+		case want.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(filepath.Join(src, p))
+			require.NoError(t, err)
+			got, err := rc.ReadLink(p)
+			require.NoError(t, err)
+			require.Equal(t, target, got, p)
+		case want.Mode()&fs.ModeDevice != 0:
+			require.Equal(t, [2]uint32{unix.Major(st.Rdev), unix.Minor(st.Rdev)}, [2]uint32{sys.Major, sys.Minor}, p)
+		}
+		return nil
+	}))
+	count := 0
+	require.NoError(t, filepath.WalkDir(src, func(string, fs.DirEntry, error) error { count++; return nil }))
+	require.Equal(t, count, n)
+}
+
+func TestReaderRoundTrip(t *testing.T) {
+	src := trickyTree(t)
+	for _, comp := range []string{"xz", "gzip", "zstd", "lz4", "none"} {
+		for _, bs := range []int{4096, 1 << 20} {
+			t.Run(fmt.Sprintf("%s-%d", comp, bs), func(t *testing.T) {
+				c, err := NewCompressor(comp)
+				require.NoError(t, err)
+				tree, err := TreeFromDir(src, LoadOptions{})
+				require.NoError(t, err)
+				img := filepath.Join(t.TempDir(), "img")
+				_, err = WriteFile(context.Background(), img, tree, Options{Compressor: c, BlockSize: bs, KeepOwners: true, KeepTimes: true})
+				require.NoError(t, err)
+				checkReader(t, img, src, true, true)
+			})
+		}
+	}
+}
+
+func TestReaderReadsMksquashfs(t *testing.T) {
+	mksquashfs := requireTool(t, "mksquashfs")
+	src := trickyTree(t)
+	for _, comp := range []string{"xz", "gzip", "zstd", "lz4"} {
+		t.Run(comp, func(t *testing.T) {
+			img := filepath.Join(t.TempDir(), "img")
+			out, err := exec.Command(mksquashfs, src, img, "-comp", comp, "-b", "128K", "-no-progress", "-quiet").CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			checkReader(t, img, src, true, true)
+		})
+	}
+}
+
+func TestReaderFS(t *testing.T) {
+	tree := NewTree()
+	require.NoError(t, tree.MkdirAll("etc/systemd/system", Attr{Mode: 0o755}))
+	require.NoError(t, tree.AddBytes("etc/os-release", Attr{Mode: 0o644}, []byte("ID=x\n")))
+	require.NoError(t, tree.MkdirAll("usr/lib", Attr{Mode: 0o755}))
+	require.NoError(t, tree.Symlink("usr/lib/os-release", "../../etc/os-release", Attr{Mode: 0o777}))
+	require.NoError(t, tree.Symlink("lib", "/usr/lib", Attr{Mode: 0o777}))
+	require.NoError(t, tree.AddBytes("etc/systemd/system/a.service", Attr{Mode: 0o644}, []byte("[Service]\n")))
+	img := filepath.Join(t.TempDir(), "img")
+	_, err := WriteFile(context.Background(), img, tree, Options{BlockSize: 4096})
+	require.NoError(t, err)
+	rc, err := OpenReader(img)
+	require.NoError(t, err)
+	defer rc.Close()
+	require.NoError(t, fstest.TestFS(rc, "etc/os-release", "etc/systemd/system/a.service"))
+	got, err := rc.ReadFile("lib/os-release")
+	require.NoError(t, err)
+	require.Equal(t, "ID=x\n", string(got))
+	_, err = rc.Stat("lib/../../../etc/os-release")
+	require.Error(t, err) // not a valid fs.FS path
+	_, err = rc.Open("missing")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+
+	bad := filepath.Join(t.TempDir(), "bad")
+	require.NoError(t, os.WriteFile(bad, make([]byte, 4096), 0o644))
+	_, err = OpenReader(bad)
+	require.ErrorContains(t, err, "not a squashfs image")
+}
+
+// FuzzReader feeds corrupted images to the Reader, which must return
+// errors, never panic or hang, however the bytes are broken.
+func FuzzReader(f *testing.F) {
+	for _, c := range []Compressor{GzipCompressor{Level: 1}, NoCompression{}, ZstdCompressor{Level: 1}, LZ4Compressor{}} {
+		tree := NewTree()
+		tree.MkdirAll("a/b", Attr{Mode: 0o755})
+		tree.AddBytes("a/b/f", Attr{Mode: 0o644}, []byte("some file contents, some file contents"))
+		tree.AddBytes("a/g", Attr{Mode: 0o644}, make([]byte, 5000))
+		tree.Symlink("a/l", "b/f", Attr{Mode: 0o777})
+		var img memImage
+		_, err := Write(context.Background(), &img, tree, Options{Compressor: c, BlockSize: 4096})
+		require.NoError(f, err)
+		f.Add(img.b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rd, err := NewReader(bytesReaderAt(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		fs.WalkDir(rd, ".", func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				rd.ReadFile(p)
+			}
+			return nil
+		})
+	})
+}
+
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
