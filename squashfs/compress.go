@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/mkportable/mkportable/internal/lzma"
+	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // CompressorID is the compressor number stored in the superblock.
@@ -87,45 +87,83 @@ func NewCompressor(name string) (Compressor, error) {
 	return nil, fmt.Errorf("unknown compression %q: want xz, gzip, zstd, lz4 or none", name)
 }
 
-// XZCompressor writes xz streams with a CRC32 check, the only check the
-// kernel's squashfs xz decoder accepts, and a dictionary the size of a
-// block, which the kernel preallocates when no options say otherwise.
-type XZCompressor struct{}
+// XZCompressor writes xz streams with mkportable's own LZMA2 encoder
+// (internal/lzma: a binary-tree match finder and an optimal, price-based
+// parse, as xz -6 does), a CRC32 check, the only check the kernel's
+// squashfs xz decoder accepts, and a dictionary the size of a block, which
+// the kernel preallocates.
+//
+// Blocks that look like x86 machine code go through the x86 BCJ filter
+// first, which turns the relative targets of calls and jumps into absolute
+// ones that repeat, so they compress about 10% smaller. The filter is
+// recorded in each stream's block header, where the kernel's decoder (with
+// CONFIG_XZ_DEC_X86, which distributions enable), liblzma and our reader
+// find it, and in the image's compressor options, as mksquashfs -Xbcj x86
+// records it.
+type XZCompressor struct {
+	// NoBCJ turns the x86 filter off: every block is plain LZMA2 and the
+	// image stores no compressor options, as mksquashfs -comp xz writes.
+	NoBCJ bool
+}
+
+// xzFilterX86 is the x86 bit of the filters field of squashfs's xz options.
+const xzFilterX86 = 0x01
 
 // ID implements Compressor.
 func (XZCompressor) ID() CompressorID { return XZ }
 
-// Options implements Compressor: the dictionary equals the block size and no
-// filters are used, the decoder's defaults, so no options are stored.
-func (XZCompressor) Options(int) []byte { return nil }
+// Options implements Compressor: with BCJ, the xz options block, a
+// little-endian dictionary size (the block size) and filter bits; without,
+// nothing, since the decoder's defaults describe the streams.
+func (c XZCompressor) Options(blockSize int) []byte {
+	if c.NoBCJ {
+		return nil
+	}
+	return le(nil).u32(uint32(blockSize)).u32(xzFilterX86)
+}
 
 // NewEncoder implements Compressor.
-func (XZCompressor) NewEncoder(blockSize int) (Encoder, error) {
-	cfg := xz.WriterConfig{DictCap: blockSize, CheckSum: xz.CRC32, Matcher: lzma.HashTable4}
-	if err := cfg.Verify(); err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
-	}
-	return &xzEncoder{cfg: cfg}, nil
-}
-
-type xzEncoder struct {
-	cfg xz.WriterConfig
-	buf bytes.Buffer
-}
-
-func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
-	e.buf.Reset()
-	w, err := e.cfg.NewWriter(&e.buf)
+func (c XZCompressor) NewEncoder(blockSize int) (Encoder, error) {
+	enc, err := lzma.NewEncoder(lzma.Preset(6, false))
 	if err != nil {
 		return nil, fmt.Errorf("xz: %w", err)
 	}
-	if _, err := w.Write(src); err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
+	return &xzEncoder{enc: enc, dictSize: blockSize, bcj: !c.NoBCJ}, nil
+}
+
+type xzEncoder struct {
+	enc      *lzma.Encoder
+	dictSize int
+	bcj      bool
+	raw      []byte // the LZMA2 data of the last block
+	filtered []byte // the last block after the x86 filter
+}
+
+func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
+	in, bcj := src, e.bcj && looksLikeX86(src)
+	if bcj {
+		e.filtered = append(e.filtered[:0], src...)
+		xz.EncodeX86(e.filtered)
+		in = e.filtered
 	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
+	e.raw = e.enc.AppendLZMA2(e.raw[:0], in)
+	return xz.AppendStream(dst, e.raw, src, e.dictSize, bcj), nil
+}
+
+// looksLikeX86 reports whether b is mostly x86 machine code, where the
+// filter pays: a call or jump opcode (E8, E9) followed by a displacement
+// within 16 MiB (its top byte 00 or FF) is one byte in 40 to 90 of
+// compiled x86-64 code but one in tens of thousands of other data. Blocks
+// in between, such as ELF files' data sections, are left alone, since the
+// filter may cost there as much as it saves.
+func looksLikeX86(b []byte) bool {
+	n := 0
+	for i := 0; i+4 < len(b); i++ {
+		if b[i]&0xFE == 0xE8 && (b[i+4] == 0x00 || b[i+4] == 0xFF) {
+			n++
+		}
 	}
-	return append(dst, e.buf.Bytes()...), nil
+	return n*100 >= len(b) && len(b) >= 4096
 }
 
 // GzipCompressor writes zlib streams (squashfs's "gzip").

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mkportable/mkportable/internal/xz"
 	"io"
 	"io/fs"
 	"os"
@@ -17,7 +18,6 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 )
 
 // Reader reads a SquashFS 4.0 image, from this package or mksquashfs, as an
@@ -166,10 +166,7 @@ func (rd *Reader) decompress(src []byte, limit int) ([]byte, error) {
 			out, err = io.ReadAll(io.LimitReader(zr, int64(limit)+1))
 		}
 	case XZ:
-		var xr *xz.Reader
-		if xr, err = xz.NewReader(bytes.NewReader(src)); err == nil {
-			out, err = io.ReadAll(io.LimitReader(xr, int64(limit)+1))
-		}
+		out, err = xz.Decode(nil, src, limit)
 	case ZSTD:
 		var d *zstd.Decoder
 		if d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1)); err == nil {

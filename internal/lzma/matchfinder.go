@@ -1,0 +1,266 @@
+package lzma
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"math/bits"
+)
+
+// A match is a candidate for the parser: len bytes at distance dist+1.
+type match struct {
+	len  uint32
+	dist uint32
+}
+
+// matchFinder is a binary-tree match finder over 4-byte hashes (the
+// format's "bt4"). Positions with equal 4-byte hashes form a binary search
+// tree ordered by the bytes that follow, re-rooted at each new position,
+// so a lookup walks only the candidates that share the longest prefixes.
+// Two- and three-byte hash heads add the nearest short matches the tree
+// does not give. The whole input is the dictionary: a block is compressed
+// on its own, so no position ever slides out.
+type matchFinder struct {
+	buf     []byte
+	pos     int
+	niceLen int
+	depth   int
+
+	// Heads hold position+1 of the latest position with the hash; 0 is
+	// empty. hash2 and hash3 are exact for two and three bytes once the
+	// first byte is known to match: their low 8 bits are the second byte
+	// mixed with a function of the first, bits 8-15 of hash3 the third.
+	hash2 []int32
+	hash3 []int32
+	hash4 []int32
+	mask4 uint32
+	// son[2p] and son[2p+1] are the left and right subtrees (position+1)
+	// of the node for position p.
+	son []int32
+	// sink keeps touchNext's loads from being optimised away.
+	sink int32
+}
+
+var crcTable = crc32.MakeTable(crc32.IEEE)
+
+const (
+	hash2Size = 1 << 10
+	hash3Size = 1 << 16
+)
+
+func (mf *matchFinder) reset(buf []byte, niceLen, depth int) {
+	mf.buf, mf.pos, mf.niceLen, mf.depth = buf, 0, niceLen, depth
+	// A hash4 table of about half the input's size, as liblzma sizes it
+	// for its dictionary, keeps collisions rare at little memory.
+	size4 := 1 << 16
+	if n := len(buf); n > 1<<17 {
+		size4 = 1 << (bits.Len(uint(n-1)) - 1)
+	}
+	mf.hash2 = clearInt32(mf.hash2, hash2Size)
+	mf.hash3 = clearInt32(mf.hash3, hash3Size)
+	mf.hash4 = clearInt32(mf.hash4, size4)
+	mf.mask4 = uint32(size4 - 1)
+	if cap(mf.son) < 2*len(buf) {
+		mf.son = make([]int32, 2*len(buf))
+	}
+	mf.son = mf.son[:2*len(buf)]
+}
+
+func clearInt32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// hashes returns the three hash-table slots of the four bytes at p.
+func (mf *matchFinder) hashes(p int) (h2, h3, h4 uint32) {
+	v := binary.LittleEndian.Uint32(mf.buf[p:])
+	t := crcTable[v&0xFF] ^ (v >> 8 & 0xFF)
+	h2 = t & (hash2Size - 1)
+	t ^= (v >> 16 & 0xFF) << 8
+	h3 = t & (hash3Size - 1)
+	h4 = (t ^ crcTable[v>>24]<<5) & mf.mask4
+	return
+}
+
+// find returns the matches at the next position, longest last, each
+// longer than the one before, and moves on. The longest is extended
+// beyond niceLen, up to maxMatchLen, when it reaches niceLen.
+func (mf *matchFinder) find(out []match) []match {
+	out = out[:0]
+	cur := mf.pos
+	mf.pos++
+	avail := len(mf.buf) - cur
+	if avail < 4 {
+		return out
+	}
+	lenLimit := min(avail, mf.niceLen)
+	h2, h3, h4 := mf.hashes(cur)
+	p2, p3, p4 := mf.hash2[h2], mf.hash3[h3], mf.hash4[h4]
+	mf.hash2[h2], mf.hash3[h3], mf.hash4[h4] = int32(cur+1), int32(cur+1), int32(cur+1)
+
+	best := 0
+	first := mf.buf[cur]
+	var bestPos int
+	if p2 != 0 && mf.buf[p2-1] == first {
+		best, bestPos = 2, int(p2-1)
+		out = append(out, match{2, uint32(cur - bestPos - 1)})
+	}
+	if p3 != 0 && p3 != p2 && mf.buf[p3-1] == first {
+		best, bestPos = 3, int(p3-1)
+		out = append(out, match{3, uint32(cur - bestPos - 1)})
+	}
+	if len(out) > 0 {
+		best = best + commonLen(mf.buf, bestPos+best, cur+best, lenLimit-best)
+		out[len(out)-1].len = uint32(best)
+		if best >= lenLimit {
+			mf.skipTree(cur, p4, lenLimit)
+			return mf.extend(out, cur, avail)
+		}
+	}
+	best = max(best, 3)
+	out = mf.treeFind(cur, p4, lenLimit, best, out)
+	mf.touchNext(cur + 1)
+	return mf.extend(out, cur, avail)
+}
+
+// touchNext loads the hash heads of position p, which the next find
+// needs, so that their cache misses overlap with the parser's work on this
+// position instead of stalling the next lookup. Go has no prefetch
+// instruction; a load whose value is kept does the same.
+func (mf *matchFinder) touchNext(p int) {
+	if p+4 > len(mf.buf) {
+		return
+	}
+	_, h3, h4 := mf.hashes(p)
+	mf.sink += mf.hash3[h3] + mf.hash4[h4]
+}
+
+// extend lengthens a longest match that stopped at niceLen.
+func (mf *matchFinder) extend(out []match, cur, avail int) []match {
+	if len(out) == 0 {
+		return out
+	}
+	m := &out[len(out)-1]
+	if int(m.len) == mf.niceLen {
+		limit := min(avail, maxMatchLen)
+		l := int(m.len)
+		from := cur - int(m.dist) - 1
+		m.len = uint32(l + commonLen(mf.buf, from+l, cur+l, limit-l))
+	}
+	return out
+}
+
+// skip inserts the next n positions into the tree without collecting
+// matches: the parser has chosen a match that covers them.
+func (mf *matchFinder) skip(n int) {
+	for ; n > 0; n-- {
+		cur := mf.pos
+		mf.pos++
+		avail := len(mf.buf) - cur
+		if avail < 4 {
+			continue
+		}
+		h2, h3, h4 := mf.hashes(cur)
+		p4 := mf.hash4[h4]
+		mf.hash2[h2], mf.hash3[h3], mf.hash4[h4] = int32(cur+1), int32(cur+1), int32(cur+1)
+		mf.skipTree(cur, p4, min(avail, mf.niceLen))
+	}
+}
+
+// treeFind walks the tree from the previous position with cur's hash,
+// collecting matches longer than best, and re-roots the tree at cur: every
+// visited node goes to cur's left subtree if its bytes sort below cur's,
+// else to the right. len0 and len1 are the prefixes known to be shared
+// with everything still to visit on each side.
+func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []match) []match {
+	buf, son := mf.buf, mf.son
+	ptr0, ptr1 := 2*cur+1, 2*cur
+	len0, len1 := 0, 0
+	for depth := mf.depth; ; depth-- {
+		if next == 0 || depth == 0 {
+			son[ptr0], son[ptr1] = 0, 0
+			return out
+		}
+		m := int(next - 1)
+		pair := 2 * m
+		l := min(len0, len1)
+		if buf[m+l] == buf[cur+l] {
+			l++
+			l += commonLen(buf, m+l, cur+l, lenLimit-l)
+			if l > best {
+				best = l
+				out = append(out, match{uint32(l), uint32(cur - m - 1)})
+				if l >= lenLimit {
+					son[ptr1], son[ptr0] = son[pair], son[pair+1]
+					return out
+				}
+			}
+		}
+		if buf[m+l] < buf[cur+l] {
+			son[ptr1] = next
+			ptr1 = pair + 1
+			next = son[ptr1]
+			len1 = l
+		} else {
+			son[ptr0] = next
+			ptr0 = pair
+			next = son[ptr0]
+			len0 = l
+		}
+	}
+}
+
+// skipTree is treeFind without the matches.
+func (mf *matchFinder) skipTree(cur int, next int32, lenLimit int) {
+	buf, son := mf.buf, mf.son
+	ptr0, ptr1 := 2*cur+1, 2*cur
+	len0, len1 := 0, 0
+	for depth := mf.depth; ; depth-- {
+		if next == 0 || depth == 0 {
+			son[ptr0], son[ptr1] = 0, 0
+			return
+		}
+		m := int(next - 1)
+		pair := 2 * m
+		l := min(len0, len1)
+		if buf[m+l] == buf[cur+l] {
+			l++
+			l += commonLen(buf, m+l, cur+l, lenLimit-l)
+			if l >= lenLimit {
+				son[ptr1], son[ptr0] = son[pair], son[pair+1]
+				return
+			}
+		}
+		if buf[m+l] < buf[cur+l] {
+			son[ptr1] = next
+			ptr1 = pair + 1
+			next = son[ptr1]
+			len1 = l
+		} else {
+			son[ptr0] = next
+			ptr0 = pair
+			next = son[ptr0]
+			len0 = l
+		}
+	}
+}
+
+// commonLen returns how many of the limit bytes from a and b are equal
+// (a < b), eight at a time.
+func commonLen(buf []byte, a, b, limit int) int {
+	n := 0
+	for n+8 <= limit {
+		x := binary.LittleEndian.Uint64(buf[a+n:]) ^ binary.LittleEndian.Uint64(buf[b+n:])
+		if x != 0 {
+			return n + bits.TrailingZeros64(x)>>3
+		}
+		n += 8
+	}
+	for n < limit && buf[a+n] == buf[b+n] {
+		n++
+	}
+	return n
+}

@@ -1,0 +1,111 @@
+package squashfs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bcjTree is a directory holding x86-64 machine code (a Go tool, whose
+// first megabytes are .text), text and random bytes, so that an xz image
+// of it has blocks with and without the BCJ filter.
+func bcjTree(t *testing.T) string {
+	t.Helper()
+	if runtime.GOARCH != "amd64" {
+		t.Skip("needs an x86-64 binary")
+	}
+	tool, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "vet"))
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte, mode os.FileMode) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, mode))
+	}
+	write("vet", tool[:min(len(tool), 3<<20)], 0o755)
+	write("text", bytes.Repeat([]byte("portable services are squashfs images\n"), 20000), 0o644)
+	write("small", tool[4096:4096+3000], 0o644) // a fragment
+	return dir
+}
+
+func TestXZBCJ(t *testing.T) {
+	src := bcjTree(t)
+	tree, err := TreeFromDir(src, LoadOptions{})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	images := map[bool]string{}
+	for _, noBCJ := range []bool{false, true} {
+		img := filepath.Join(dir, map[bool]string{false: "bcj.sqfs", true: "plain.sqfs"}[noBCJ])
+		_, err := WriteFile(context.Background(), img, tree, Options{Compressor: XZCompressor{NoBCJ: noBCJ}, BlockSize: 1 << 20})
+		require.NoError(t, err)
+		images[noBCJ] = img
+	}
+	bcj, plain := fileSize(t, images[false]), fileSize(t, images[true])
+	t.Logf("with BCJ %d bytes, without %d", bcj, plain)
+	require.Less(t, bcj, plain, "BCJ did not shrink the image of machine code")
+
+	img := images[false]
+	// unsquashfs and sqfs2tar (liblzma) read the filter from the streams.
+	out, err := exec.Command(requireTool(t, "unsquashfs"), "-s", img).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "Filters selected: x86")
+	ext := filepath.Join(dir, "ext")
+	out, err = exec.Command(requireTool(t, "unsquashfs"), "-no-xattrs", "-d", ext, img).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	compareTrees(t, src, ext, Options{})
+	tar, err := exec.Command(requireTool(t, "sqfs2tar"), img).Output()
+	require.NoError(t, err)
+	require.Contains(t, string(tar), "portable services are squashfs images")
+
+	// Our reader.
+	rc, err := OpenReader(img)
+	require.NoError(t, err)
+	defer rc.Close()
+	for _, name := range []string{"vet", "text", "small"} {
+		want, err := os.ReadFile(filepath.Join(src, name))
+		require.NoError(t, err)
+		got, err := rc.ReadFile(name)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got), name)
+	}
+
+	// The kernel.
+	if !isRoot() {
+		t.Skip("a loop mount needs root")
+	}
+	mnt := filepath.Join(dir, "mnt")
+	require.NoError(t, os.Mkdir(mnt, 0o755))
+	out, err = exec.Command("mount", "-t", "squashfs", "-o", "loop,ro", img, mnt).CombinedOutput()
+	require.NoError(t, err, "mount: %s", out)
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	compareTrees(t, src, mnt, Options{})
+}
+
+func TestLooksLikeX86(t *testing.T) {
+	src := bcjTree(t)
+	code, err := os.ReadFile(filepath.Join(src, "vet"))
+	require.NoError(t, err)
+	text, err := os.ReadFile(filepath.Join(src, "text"))
+	require.NoError(t, err)
+	random := make([]byte, 1<<20)
+	for i := range random {
+		random[i] = byte(i*2654435761>>13) ^ byte(i>>7)
+	}
+	require.True(t, looksLikeX86(code[:1<<20]))
+	require.False(t, looksLikeX86(text))
+	require.False(t, looksLikeX86(random))
+	require.False(t, looksLikeX86(code[:100]), "too short to tell")
+}
+
+func fileSize(t *testing.T, p string) int64 {
+	t.Helper()
+	info, err := os.Stat(p)
+	require.NoError(t, err)
+	return info.Size()
+}
