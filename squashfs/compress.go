@@ -101,10 +101,21 @@ func NewCompressor(name string) (Compressor, error) {
 // find it, and in the image's compressor options, as mksquashfs -Xbcj x86
 // records it.
 type XZCompressor struct {
+	// Level, 1 to 9, selects the encoder settings of xz's preset of that
+	// number (see lzma.Preset); 0, the default, selects xzDefault.
+	Level int
 	// NoBCJ turns the x86 filter off: every block is plain LZMA2 and the
 	// image stores no compressor options, as mksquashfs -comp xz writes.
 	NoBCJ bool
 }
+
+// xzDefault is the encoder setting for squashfs images: the parse of
+// xz -6 with a shorter search (nice length 24, 12 tree nodes per position
+// instead of 64 and 48). On the Go toolchain's tree, with BCJ on its code,
+// it writes images 0.5% smaller than mksquashfs -comp xz (xz -6, no BCJ)
+// in about 0.8 of its time on two cores; Level 6 is 2.5% smaller than
+// mksquashfs but slower (make bench measures both).
+var xzDefault = lzma.Options{LC: 3, LP: 0, PB: 2, NiceLen: 24, Depth: 12}
 
 // xzFilterX86 is the x86 bit of the filters field of squashfs's xz options.
 const xzFilterX86 = 0x01
@@ -124,7 +135,11 @@ func (c XZCompressor) Options(blockSize int) []byte {
 
 // NewEncoder implements Compressor.
 func (c XZCompressor) NewEncoder(blockSize int) (Encoder, error) {
-	enc, err := lzma.NewEncoder(lzma.Preset(6, false))
+	o := xzDefault
+	if c.Level > 0 {
+		o = lzma.Preset(c.Level, false)
+	}
+	enc, err := lzma.NewEncoder(o)
 	if err != nil {
 		return nil, fmt.Errorf("xz: %w", err)
 	}

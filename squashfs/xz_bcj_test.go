@@ -50,6 +50,19 @@ func TestXZBCJ(t *testing.T) {
 	t.Logf("with BCJ %d bytes, without %d", bcj, plain)
 	require.Less(t, bcj, plain, "BCJ did not shrink the image of machine code")
 
+	// xz's preset levels: 6 searches harder than the default, 1 less.
+	for _, level := range []int{1, 6} {
+		img := filepath.Join(dir, "level.sqfs")
+		_, err := WriteFile(context.Background(), img, tree, Options{Compressor: XZCompressor{Level: level}, BlockSize: 1 << 20})
+		require.NoError(t, err)
+		ext := filepath.Join(dir, "level")
+		out, err := exec.Command(requireTool(t, "unsquashfs"), "-no-xattrs", "-d", ext, img).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		compareTrees(t, src, ext, Options{})
+		require.NoError(t, os.RemoveAll(ext))
+		t.Logf("level %d: %d bytes", level, fileSize(t, img))
+	}
+
 	img := images[false]
 	// unsquashfs and sqfs2tar (liblzma) read the filter from the streams.
 	out, err := exec.Command(requireTool(t, "unsquashfs"), "-s", img).CombinedOutput()

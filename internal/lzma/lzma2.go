@@ -34,6 +34,8 @@ const (
 type Encoder struct {
 	opts    Options
 	posMask uint32
+	lpMask  uint32 // the position bits that select the literal coder
+	lc      uint32
 	buf     []byte
 	mf      matchFinder
 	m       model
@@ -54,7 +56,7 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Encoder{opts: opts, posMask: 1<<opts.PB - 1}, nil
+	return &Encoder{opts: opts, posMask: 1<<opts.PB - 1, lpMask: 1<<opts.LP - 1, lc: uint32(opts.LC)}, nil
 }
 
 // AppendLZMA2 appends the LZMA2 encoding of src, ending with the end
@@ -105,10 +107,7 @@ func (e *Encoder) AppendLZMA2(dst, src []byte) []byte {
 func (e *Encoder) resetState() {
 	e.m.reset(e.opts.LC, e.opts.LP)
 	e.matchCount, e.alignCount = numFullDists, alignSize
-	for ps := range e.m.matchLen.counters {
-		e.m.matchLen.counters[ps] = 0
-		e.m.repLen.counters[ps] = 0
-	}
+
 }
 
 // appendChunk writes the chunk of data whose range-coded form is in e.rc,
@@ -247,7 +246,7 @@ func (e *Encoder) litProbs(pos int) *[0x300]prob {
 	if pos > 0 {
 		prev = uint32(e.buf[pos-1])
 	}
-	i := (uint32(pos)&(1<<e.opts.LP-1))<<e.opts.LC | prev>>(8-e.opts.LC)
+	i := (uint32(pos)&e.lpMask)<<(e.lc&7) | prev>>((8-e.lc)&15)
 	return &e.m.literal[i]
 }
 
@@ -363,8 +362,12 @@ func (e *Encoder) updatePrices() {
 			e.alignPrices[i] = priceReverseTree(m.align[:], alignBits, i)
 		}
 	}
-	for ps := uint32(0); ps <= e.posMask; ps++ {
-		m.matchLen.updatePrices(ps, e.opts.NiceLen)
-		m.repLen.updatePrices(ps, e.opts.NiceLen)
+	for _, lm := range []*lenModel{&m.matchLen, &m.repLen} {
+		if lm.stale {
+			lm.stale = false
+			for ps := uint32(0); ps <= e.posMask; ps++ {
+				lm.updatePrices(ps, e.opts.NiceLen)
+			}
+		}
 	}
 }

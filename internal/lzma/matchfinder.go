@@ -117,13 +117,19 @@ func (mf *matchFinder) find(out []match) []match {
 		out[len(out)-1].len = uint32(best)
 		if best >= lenLimit {
 			mf.skipTree(cur, p4, lenLimit)
-			return mf.extend(out, cur, avail)
+			if best == mf.niceLen {
+				out = mf.extend(out, cur, avail)
+			}
+			return out
 		}
 	}
 	best = max(best, 3)
 	out = mf.treeFind(cur, p4, lenLimit, best, out)
 	mf.touchNext(cur + 1)
-	return mf.extend(out, cur, avail)
+	if n := len(out); n > 0 && int(out[n-1].len) == mf.niceLen {
+		out = mf.extend(out, cur, avail)
+	}
+	return out
 }
 
 // touchNext loads the hash heads of position p, which the next find
@@ -251,16 +257,21 @@ func (mf *matchFinder) skipTree(cur int, next int32, lenLimit int) {
 // commonLen returns how many of the limit bytes from a and b are equal
 // (a < b), eight at a time.
 func commonLen(buf []byte, a, b, limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	x, y := buf[a:a+limit], buf[b:b+limit]
 	n := 0
-	for n+8 <= limit {
-		x := binary.LittleEndian.Uint64(buf[a+n:]) ^ binary.LittleEndian.Uint64(buf[b+n:])
-		if x != 0 {
-			return n + bits.TrailingZeros64(x)>>3
+	for len(x) >= 8 && len(y) >= 8 {
+		if d := binary.LittleEndian.Uint64(x) ^ binary.LittleEndian.Uint64(y); d != 0 {
+			return n + bits.TrailingZeros64(d)>>3
 		}
-		n += 8
+		x, y, n = x[8:], y[8:], n+8
 	}
-	for n < limit && buf[a+n] == buf[b+n] {
-		n++
+	for i := range min(len(x), len(y)) {
+		if x[i] != y[i] {
+			return n + i
+		}
 	}
-	return n
+	return n + min(len(x), len(y))
 }

@@ -72,6 +72,7 @@ type lenModel struct {
 	// prices[posState][len-2], refreshed after counters[posState] uses.
 	prices   [maxPosStates][maxMatchLen - minMatchLen + 1]uint32
 	counters [maxPosStates]int
+	stale    bool // some counter ran out
 }
 
 func (m *lenModel) reset() {
@@ -88,6 +89,7 @@ func (m *lenModel) reset() {
 	for i := range m.counters {
 		m.counters[i] = 0
 	}
+	m.stale = true
 }
 
 func (m *lenModel) encode(rc *rangeEncoder, l uint32, posState uint32) {
@@ -105,7 +107,9 @@ func (m *lenModel) encode(rc *rangeEncoder, l uint32, posState uint32) {
 		rc.encodeBit(&m.choice2, 1)
 		encodeTree(rc, m.high[:], 8, l-lenLowSymbols-lenMidSymbols)
 	}
-	m.counters[posState]--
+	if m.counters[posState]--; m.counters[posState] <= 0 {
+		m.stale = true
+	}
 }
 
 // updatePrices recomputes the length prices of posState when they have

@@ -1,5 +1,7 @@
 package lzma
 
+import "encoding/binary"
+
 // The optimal parser, as in LZMA's normal mode: from the current position
 // it prices every way to code the next stretch of input (literals, short
 // reps, rep matches, matches of every length the match finder offers, and
@@ -185,9 +187,10 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 
 	// Rep matches of every length, each followed by a literal and rep0.
 	startLen := uint32(minMatchLen)
+	head := binary.LittleEndian.Uint16(buf[at:])
 	for i := uint32(0); i < 4; i++ {
 		r := int(reps[i])
-		if r >= at || buf[at] != buf[at-r-1] || buf[at+1] != buf[at-r] {
+		if r >= at || binary.LittleEndian.Uint16(buf[at-r-1:]) != head {
 			continue
 		}
 		l := uint32(2 + commonLen(buf, at-r+1, at+2, avail-2))
@@ -207,13 +210,15 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 		if rest := availFull - int(l) - 1; rest >= minMatchLen {
 			if l2 := commonLen(buf, at+int(l)+1-r-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
 				a := at + int(l)
-				ps1 := uint32(a) & e.posMask
-				price := repBase + m.repLen.price(l, ps) + price0(m.isMatch[repState][ps1]) +
-					e.literalPrice(a, repState, buf[a], buf[a-r-1])
 				st := repState.afterLiteral()
-				ps2 := uint32(a+1) & e.posMask
-				price += price1(m.isMatch[st][ps2]) + e.repPrice(0, st, ps2) + m.repLen.price(uint32(l2), ps2)
-				p.relax(cur+int(l)+1+l2, price, cur, packet{kindRep, l, i}, thenLitAndRep0)
+				ps1, ps2 := uint32(a)&e.posMask, uint32(a+1)&e.posMask
+				price := repBase + m.repLen.price(l, ps) + price0(m.isMatch[repState][ps1]) +
+					price1(m.isMatch[st][ps2]) + e.repPrice(0, st, ps2) + m.repLen.price(uint32(l2), ps2)
+				// The literal's price last, only if the rest can win.
+				if t := cur + int(l) + 1 + l2; p.cheaper(t, price) {
+					price += e.literalPrice(a, repState, buf[a], buf[a-r-1])
+					p.relax(t, price, cur, packet{kindRep, l, i}, thenLitAndRep0)
+				}
 			}
 		}
 	}
@@ -236,9 +241,14 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 	}
 	p.grow(cur + int(mainLen))
 	lp := &m.matchLen.prices[ps]
+	d := matches[j].dist
+	distLong := e.distPrice(d, numLenToPos+minMatchLen) // for every length from 5
 	for l := startLen; l <= mainLen; l++ {
-		d := matches[j].dist
-		price := normalBase + lp[l-minMatchLen] + e.distPrice(d, l)
+		dp := distLong
+		if l < numLenToPos+minMatchLen {
+			dp = e.distPrice(d, l)
+		}
+		price := normalBase + lp[l-minMatchLen] + dp
 		if nd := &p.opts[cur+int(l)]; price < nd.price {
 			*nd = node{price, int32(cur), packet{kindMatch, l, d}, single}
 		}
@@ -246,18 +256,22 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 			if rest := availFull - int(l) - 1; rest >= minMatchLen {
 				if l2 := commonLen(buf, at+int(l)+1-int(d)-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
 					a := at + int(l)
-					ps1 := uint32(a) & e.posMask
-					price += price0(m.isMatch[matchState][ps1]) + e.literalPrice(a, matchState, buf[a], buf[a-int(d)-1])
 					st := matchState.afterLiteral()
-					ps2 := uint32(a+1) & e.posMask
-					price += price1(m.isMatch[st][ps2]) + e.repPrice(0, st, ps2) + m.repLen.price(uint32(l2), ps2)
-					p.relax(cur+int(l)+1+l2, price, cur, packet{kindMatch, l, d}, thenLitAndRep0)
+					ps1, ps2 := uint32(a)&e.posMask, uint32(a+1)&e.posMask
+					price += price0(m.isMatch[matchState][ps1]) +
+						price1(m.isMatch[st][ps2]) + e.repPrice(0, st, ps2) + m.repLen.price(uint32(l2), ps2)
+					if t := cur + int(l) + 1 + l2; p.cheaper(t, price) {
+						price += e.literalPrice(a, matchState, buf[a], buf[a-int(d)-1])
+						p.relax(t, price, cur, packet{kindMatch, l, d}, thenLitAndRep0)
+					}
 				}
 			}
 			j++
 			if j == len(matches) {
 				break
 			}
+			d = matches[j].dist
+			distLong = e.distPrice(d, numLenToPos+minMatchLen)
 		}
 	}
 }
@@ -269,6 +283,12 @@ func (p *parser) relax(t int, price uint32, prev int, pk packet, combo combo) {
 	if nd := &p.opts[t]; price < nd.price {
 		*nd = node{price, int32(prev), pk, combo}
 	}
+}
+
+// cheaper reports whether price beats the best way to t known so far.
+func (p *parser) cheaper(t int, price uint32) bool {
+	p.grow(t)
+	return price < p.opts[t].price
 }
 
 // grow makes the window reach t, positions not reached yet being

@@ -59,10 +59,16 @@ func (rc *rangeEncoder) encodeBit(p *prob, bit uint32) {
 		rc.rng -= bound
 		*p -= *p >> moveBits
 	}
-	for rc.rng < topValue {
-		rc.rng <<= 8
-		rc.shiftLow()
+	if rc.rng < topValue {
+		rc.normalize()
 	}
+}
+
+// normalize shifts a byte out once the range is below 2^24; one shift is
+// always enough after a bit, as the range never drops below 2^13 in one.
+func (rc *rangeEncoder) normalize() {
+	rc.rng <<= 8
+	rc.shiftLow()
 }
 
 // encodeDirect writes the low n bits of v, most significant first, each
@@ -121,11 +127,10 @@ var priceTable = func() (t [probOne >> priceShiftBits]uint32) {
 // priceShiftBits buckets probabilities for priceTable.
 const priceShiftBits = 4
 
-func price0(p prob) uint32 { return priceTable[p>>priceShiftBits] }
-func price1(p prob) uint32 { return priceTable[(probOne-p)>>priceShiftBits] }
+// The price of a 1 bit is looked up at p^2047 rather than 2048-p: the
+// same bucket but one at the edges, and no branch on the bit.
+func price0(p prob) uint32 { return priceTable[(uint32(p)&(probOne-1))>>priceShiftBits] }
+func price1(p prob) uint32 { return priceTable[(uint32(p)^(probOne-1))>>priceShiftBits] }
 func priceBit(p prob, bit uint32) uint32 {
-	if bit == 0 {
-		return price0(p)
-	}
-	return price1(p)
+	return priceTable[((uint32(p)^(-bit&(probOne-1)))&(probOne-1))>>priceShiftBits]
 }

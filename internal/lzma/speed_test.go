@@ -63,3 +63,27 @@ print(n, time.perf_counter()-t)`
 		ours, bestOurs.Round(time.Millisecond), theirs, bestTheirs.Round(time.Millisecond),
 		float64(ours)/float64(theirs), float64(bestOurs)/float64(bestTheirs))
 }
+
+// TestEncodeOnce, with LZMA_ONCE=FILE, encodes the first MiB of FILE once:
+// a fixed workload to run under valgrind --tool=cachegrind, which counts
+// instructions and cache misses where timings are too noisy to compare.
+func TestEncodeOnce(t *testing.T) {
+	name := os.Getenv("LZMA_ONCE")
+	if name == "" {
+		t.Skip("set LZMA_ONCE=FILE")
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Preset(6, false)
+	if v, err := strconv.Atoi(os.Getenv("LZMA_NICE")); err == nil {
+		opts.NiceLen = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("LZMA_DEPTH")); err == nil {
+		opts.Depth = v
+	}
+	enc, _ := NewEncoder(opts)
+	out := enc.AppendLZMA2(nil, data[:min(len(data), 1<<20)])
+	t.Logf("%d bytes", len(out))
+}
