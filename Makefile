@@ -59,6 +59,12 @@ test-short:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./squashfs -run '^$$' -fuzz FuzzWrite -fuzztime $(FUZZTIME)
+	$(GO) test ./squashfs -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/lzma -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzX86 -fuzztime $(FUZZTIME)
+	$(GO) test ./unit -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./unit -run '^$$' -fuzz FuzzSubstitute -fuzztime $(FUZZTIME)
 
 # mkportable squash against mksquashfs on GOROOT: time, size and peak RSS as
 # ratios. BENCH_SRC=/some/tree to use another tree.
