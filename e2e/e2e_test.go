@@ -44,24 +44,34 @@ func TestPortabled(t *testing.T) {
 	require.NoError(t, err, "mke2fs: %s", out)
 
 	console := filepath.Join(t.TempDir(), "console.log")
-	accel := "tcg"
-	cpu := "max"
-	if kvmUsable() {
-		accel, cpu = "kvm", "host"
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
-		"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "1024",
-		"-display", "none", "-no-reboot", "-serial", "file:"+console,
-		"-kernel", filepath.Join(guest, "vmlinuz"), "-initrd", filepath.Join(guest, "initrd.img"),
-		"-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0",
-		"-drive", "file="+filepath.Join(guest, "rootfs.img")+",if=virtio,format=raw,snapshot=on",
-		"-drive", "file="+disk+",if=virtio,format=raw,readonly=on",
-		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
-	)
-	logf("booting the guest (%s)", accel)
-	qout, qerr := qemu.CombinedOutput()
+	boot := func(ctx context.Context, accel, cpu string) *exec.Cmd {
+		return exec.CommandContext(ctx, "qemu-system-x86_64",
+			"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "1024",
+			"-display", "none", "-no-reboot", "-serial", "file:"+console,
+			"-kernel", filepath.Join(guest, "vmlinuz"), "-initrd", filepath.Join(guest, "initrd.img"),
+			"-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0",
+			"-drive", "file="+filepath.Join(guest, "rootfs.img")+",if=virtio,format=raw,snapshot=on",
+			"-drive", "file="+disk+",if=virtio,format=raw,readonly=on",
+			"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
+		)
+	}
+	var qout []byte
+	var qerr error
+	ran := false
+	if kvmOpens() {
+		logf("booting the guest (kvm)")
+		qout, ran, qerr = bootWithKVM(ctx, boot, console, kvmProbe)
+		if !ran {
+			logf("KVM could not run the guest (%v); falling back to software emulation", firstLine(qerr))
+		}
+	}
+	if !ran {
+		os.Remove(console)
+		logf("booting the guest (tcg)")
+		qout, qerr = boot(ctx, "tcg", "max").CombinedOutput()
+	}
 	logf("guest stopped")
 	log, _ := os.ReadFile(console)
 	tail := func() string {
@@ -119,19 +129,60 @@ func ensureGuest(t *testing.T, root string, logf func(string, ...any)) string {
 	return dir
 }
 
-// kvmUsable reports whether /dev/kvm can be opened; on this workplace's
-// machines it is absent or a paravirtual backend that hangs, so software
-// emulation is the rule and MKPORTABLE_E2E_KVM=1 opts in.
-func kvmUsable() bool {
-	if os.Getenv("MKPORTABLE_E2E_KVM") != "1" {
-		return false
-	}
+// kvmProbe is how long a KVM guest may take to start its test script (a
+// working KVM needs a few seconds, a TCG guest about 15) before the test
+// gives up on KVM.
+const kvmProbe = 40 * time.Second
+
+// kvmOpens reports whether /dev/kvm can be opened. That is not enough: on
+// some hosts it is a paravirtual backend on which a stock kernel hangs or
+// qemu aborts, so bootWithKVM also watches the guest get going.
+func kvmOpens() bool {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return false
 	}
 	f.Close()
 	return true
+}
+
+// bootWithKVM runs the guest under KVM. ran is false when it did not print
+// its E2E-BEGIN marker within probe (qemu is then killed) or qemu failed
+// before that; the caller then boots it under software emulation.
+func bootWithKVM(ctx context.Context, boot func(context.Context, string, string) *exec.Cmd, console string, probe time.Duration) (out []byte, ran bool, err error) {
+	kctx, kill := context.WithCancel(ctx)
+	defer kill()
+	cmd := boot(kctx, "kvm", "host")
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.WaitDelay = 2 * time.Second // once killed, do not wait on pipes a child holds
+	if err := cmd.Start(); err != nil {
+		return nil, false, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(probe)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			log, _ := os.ReadFile(console)
+			if strings.Contains(string(log), "E2E-BEGIN") {
+				return []byte(buf.String()), true, err
+			}
+			return nil, false, fmt.Errorf("qemu exited: %v: %s", err, strings.TrimSpace(buf.String()))
+		case <-deadline:
+			kill()
+			<-done
+			return nil, false, fmt.Errorf("no E2E-BEGIN on the console")
+		case <-tick.C:
+			if log, _ := os.ReadFile(console); strings.Contains(string(log), "E2E-BEGIN") {
+				err := <-done
+				return []byte(buf.String()), true, err
+			}
+		}
+	}
 }
 
 // buildImages writes the guest's data disk contents into dir: the example
@@ -197,4 +248,10 @@ func buildImages(t *testing.T, root, dir string) map[string][]string {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.sh"), script, 0o755))
 	return ours
+}
+
+// firstLine is err's message up to its first newline.
+func firstLine(err error) string {
+	msg, _, _ := strings.Cut(fmt.Sprint(err), "\n")
+	return msg
 }
