@@ -199,10 +199,11 @@ func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []m
 			if l > best {
 				best = l
 				out = append(out, match{uint32(l), uint32(cur - m - 1)})
-				if l >= lenLimit {
-					son[ptr1], son[ptr0] = son[pair], son[pair+1]
-					return out
-				}
+			}
+			if l >= lenLimit {
+				// A full match: cur takes over the node's subtrees.
+				son[ptr1], son[ptr0] = son[pair], son[pair+1]
+				return out
 			}
 		}
 		if buf[m+l] < buf[cur+l] {
@@ -219,39 +220,10 @@ func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []m
 	}
 }
 
-// skipTree is treeFind without the matches.
+// skipTree is treeFind without the matches: asked for none longer than
+// lenLimit, it collects none.
 func (mf *matchFinder) skipTree(cur int, next int32, lenLimit int) {
-	buf, son := mf.buf, mf.son
-	ptr0, ptr1 := 2*cur+1, 2*cur
-	len0, len1 := 0, 0
-	for depth := mf.depth; ; depth-- {
-		if next == 0 || depth == 0 {
-			son[ptr0], son[ptr1] = 0, 0
-			return
-		}
-		m := int(next - 1)
-		pair := 2 * m
-		l := min(len0, len1)
-		if buf[m+l] == buf[cur+l] {
-			l++
-			l += commonLen(buf, m+l, cur+l, lenLimit-l)
-			if l >= lenLimit {
-				son[ptr1], son[ptr0] = son[pair], son[pair+1]
-				return
-			}
-		}
-		if buf[m+l] < buf[cur+l] {
-			son[ptr1] = next
-			ptr1 = pair + 1
-			next = son[ptr1]
-			len1 = l
-		} else {
-			son[ptr0] = next
-			ptr0 = pair
-			next = son[ptr0]
-			len0 = l
-		}
-	}
+	mf.treeFind(cur, next, lenLimit, lenLimit, nil)
 }
 
 // commonLen returns how many of the limit bytes from a and b are equal

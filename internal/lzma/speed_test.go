@@ -27,13 +27,7 @@ bs=[open(os.path.join(sys.argv[1],f),'rb').read() for f in sorted(os.listdir(sys
 t=time.perf_counter(); n=0
 for b in bs: n+=len(lzma.compress(b, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1<<20}]))
 print(n, time.perf_counter()-t)`
-	opts := Preset(6, false)
-	if v, err := strconv.Atoi(os.Getenv("LZMA_NICE")); err == nil {
-		opts.NiceLen = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("LZMA_DEPTH")); err == nil {
-		opts.Depth = v
-	}
+	opts := optionsFromEnv()
 	enc, _ := NewEncoder(opts)
 	bestOurs, bestTheirs := time.Hour, time.Hour
 	ours, theirs := 0, 0
@@ -76,6 +70,15 @@ func TestEncodeOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := optionsFromEnv()
+	enc, _ := NewEncoder(opts)
+	out := enc.AppendLZMA2(nil, data[:min(len(data), 1<<20)])
+	t.Logf("%d bytes", len(out))
+}
+
+// optionsFromEnv is Preset(6) with LZMA_NICE and LZMA_DEPTH, when set,
+// as the nice length and depth: the knobs the measurements compare.
+func optionsFromEnv() Options {
 	opts := Preset(6, false)
 	if v, err := strconv.Atoi(os.Getenv("LZMA_NICE")); err == nil {
 		opts.NiceLen = v
@@ -83,7 +86,5 @@ func TestEncodeOnce(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("LZMA_DEPTH")); err == nil {
 		opts.Depth = v
 	}
-	enc, _ := NewEncoder(opts)
-	out := enc.AppendLZMA2(nil, data[:min(len(data), 1<<20)])
-	t.Logf("%d bytes", len(out))
+	return opts
 }
