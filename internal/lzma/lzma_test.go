@@ -12,6 +12,7 @@ import (
 
 	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/stretchr/testify/require"
+	uxz "github.com/ulikunitz/xz"
 	ulzma "github.com/ulikunitz/xz/lzma"
 )
 
@@ -87,6 +88,11 @@ func TestRoundTrip(t *testing.T) {
 			require.Equal(t, in, nonNil(decodeLZMA2(t, raw, len(in))), "ulikunitz/xz")
 			stream := xz.AppendStream(nil, raw, in, max(len(in), 4096), false)
 			require.Equal(t, in, nonNil(decodeXZ(t, stream)), "xz -d")
+			xr, err := uxz.NewReader(bytes.NewReader(stream))
+			require.NoError(t, err)
+			got, err := io.ReadAll(xr)
+			require.NoError(t, err)
+			require.Equal(t, in, nonNil(got), "ulikunitz/xz's xz reader")
 			// The encoder keeps tables between calls; the output must not
 			// depend on what it encoded before.
 			again := enc.AppendLZMA2(nil, in)
