@@ -178,7 +178,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 	// the best way to the next position, as liblzma does: most of the
 	// gain at a fraction of the searches.
 	if !litBest && rep0Valid && matchByte != curByte && availFull > minMatchLen {
-		if l2 := commonLen(buf, at+1-int(reps[0])-1, at+1, min(availFull-1, nice)); l2 >= minMatchLen {
+		if l2 := repLen(buf, at+1-int(reps[0])-1, at+1, min(availFull-1, nice)); l2 >= minMatchLen {
 			ps2 := uint32(at+1) & e.posMask
 			price := litPrice + price1(m.isMatch[litState][ps2]) + e.repPrice(0, litState, ps2) + m.repLen.price(uint32(l2), ps2)
 			p.relax(cur+1+l2, price, cur, packet{kindLiteral, 1, 0}, thenRep0)
@@ -208,7 +208,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 		}
 		// The rep, a literal, rep0 again.
 		if rest := availFull - int(l) - 1; rest >= minMatchLen {
-			if l2 := commonLen(buf, at+int(l)+1-r-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
+			if l2 := repLen(buf, at+int(l)+1-r-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
 				a := at + int(l)
 				st := repState.afterLiteral()
 				ps1, ps2 := uint32(a)&e.posMask, uint32(a+1)&e.posMask
@@ -254,7 +254,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 		}
 		if l == matches[j].len || l == mainLen {
 			if rest := availFull - int(l) - 1; rest >= minMatchLen {
-				if l2 := commonLen(buf, at+int(l)+1-int(d)-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
+				if l2 := repLen(buf, at+int(l)+1-int(d)-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
 					a := at + int(l)
 					st := matchState.afterLiteral()
 					ps1, ps2 := uint32(a)&e.posMask, uint32(a+1)&e.posMask
@@ -274,6 +274,15 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 			distLong = e.distPrice(d, numLenToPos+minMatchLen)
 		}
 	}
+}
+
+// repLen is commonLen for the rep0 of a combined edge, limit >= 2: most
+// such tries fail on the first two bytes, which one load compares.
+func repLen(buf []byte, a, b, limit int) int {
+	if binary.LittleEndian.Uint16(buf[a:]) != binary.LittleEndian.Uint16(buf[b:]) {
+		return 0
+	}
+	return 2 + commonLen(buf, a+2, b+2, limit-2)
 }
 
 // relax records the edge from prev to window position t if it is the
