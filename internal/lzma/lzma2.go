@@ -49,6 +49,9 @@ type Encoder struct {
 	alignPrices   [alignSize]uint32
 	matchCount    int // matches coded since distPrices were computed
 	alignCount    int // align trees coded since alignPrices were computed
+
+	// checkPacket, set only by tests, checks each packet against the input.
+	checkPacket func(e *Encoder, pos int, pk packet)
 }
 
 // NewEncoder returns an Encoder with the given options.
@@ -168,12 +171,9 @@ const (
 	kindMatch
 )
 
-// checkPacket, when set by a test, checks each packet against the input.
-var checkPacket func(e *Encoder, pos int, pk packet)
-
 func (e *Encoder) encodePacket(pos int, pk packet) {
-	if checkPacket != nil {
-		checkPacket(e, pos, pk)
+	if e.checkPacket != nil {
+		e.checkPacket(e, pos, pk)
 	}
 	m := &e.m
 	ps := uint32(pos) & e.posMask

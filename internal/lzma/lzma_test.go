@@ -79,11 +79,11 @@ func testInputs(t testing.TB) map[string][]byte {
 }
 
 func TestRoundTrip(t *testing.T) {
-	checkPackets(t)
 	for name, in := range testInputs(t) {
 		t.Run(name, func(t *testing.T) {
 			enc, err := NewEncoder(Preset(6, false))
 			require.NoError(t, err)
+			checkPackets(enc)
 			raw := enc.AppendLZMA2(nil, in)
 			require.Equal(t, in, nonNil(decodeLZMA2(t, raw, len(in))), "ulikunitz/xz")
 			stream := xz.AppendStream(nil, raw, in, max(len(in), 4096), false)
@@ -113,7 +113,6 @@ func nonNil(b []byte) []byte {
 // around the 64 KiB chunk and 1 MiB block limits, on compressible and
 // incompressible data, through both decoders.
 func TestSizes(t *testing.T) {
-	checkPackets(t)
 	inputs := testInputs(t)
 	sources := map[string][]byte{"text": inputs["text"], "random": inputs["random"], "mixed": inputs["mixed"]}
 	long := bytes.Repeat(inputs["mixed"], 3)
@@ -121,6 +120,7 @@ func TestSizes(t *testing.T) {
 	sizes := []int{0, 1, 2, 3, 4, 5, 8, 31, 255, 256, 4095, 4096, 65535, 65536, 65537, 131072 + 3, 300 << 10}
 	enc, err := NewEncoder(Preset(6, false))
 	require.NoError(t, err)
+	checkPackets(enc)
 	for name, src := range sources {
 		for _, n := range append(sizes, min(len(src), 1<<20)-1, min(len(src), 1<<20)) {
 			if n > len(src) {
@@ -183,7 +183,7 @@ func FuzzEncode(f *testing.F) {
 		if enc[level] == nil {
 			e, err := NewEncoder(Preset(int(level), level == 9))
 			require.NoError(t, err)
-			enc[level] = e
+			enc[level] = checkPackets(e)
 		}
 		raw := enc[level].AppendLZMA2(nil, in)
 		require.Equal(t, nonNil(in), nonNil(decodeLZMA2(t, raw, max(len(in), 1))))
