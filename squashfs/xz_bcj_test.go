@@ -100,7 +100,7 @@ func TestXZBCJ(t *testing.T) {
 	compareTrees(t, src, mnt, Options{})
 }
 
-func TestLooksLikeX86(t *testing.T) {
+func TestX86Likelihood(t *testing.T) {
 	src := bcjTree(t)
 	code, err := os.ReadFile(filepath.Join(src, "vet"))
 	require.NoError(t, err)
@@ -110,10 +110,13 @@ func TestLooksLikeX86(t *testing.T) {
 	for i := range random {
 		random[i] = byte(i*2654435761>>13) ^ byte(i>>7)
 	}
-	require.True(t, looksLikeX86(code[:1<<20]))
-	require.False(t, looksLikeX86(text))
-	require.False(t, looksLikeX86(random))
-	require.False(t, looksLikeX86(code[:100]), "too short to tell")
+	require.Equal(t, x86Code, x86Likelihood(code[:1<<20]))
+	require.Equal(t, notX86, x86Likelihood(text))
+	require.Equal(t, notX86, x86Likelihood(random))
+	require.Equal(t, notX86, x86Likelihood(code[:100]), "too short to tell")
+	// Code diluted 1:2 with text: a case to try both ways.
+	mixed := append(append([]byte(nil), code[:256<<10]...), text[:512<<10]...)
+	require.Equal(t, perhapsX86, x86Likelihood(mixed))
 }
 
 func fileSize(t *testing.T, p string) int64 {
@@ -121,4 +124,35 @@ func fileSize(t *testing.T, p string) int64 {
 	info, err := os.Stat(p)
 	require.NoError(t, err)
 	return info.Size()
+}
+
+// TestXZPerhapsX86 checks that a block that may be code is compressed both
+// ways and the smaller kept, and that it decodes either way.
+func TestXZPerhapsX86(t *testing.T) {
+	src := bcjTree(t)
+	code, err := os.ReadFile(filepath.Join(src, "vet"))
+	require.NoError(t, err)
+	text, err := os.ReadFile(filepath.Join(src, "text"))
+	require.NoError(t, err)
+	for _, block := range [][]byte{
+		append(append([]byte(nil), code[:256<<10]...), text[:512<<10]...),
+		append(append([]byte(nil), text[:512<<10]...), code[1<<20:(1<<20)+(200<<10)]...),
+	} {
+		require.Equal(t, perhapsX86, x86Likelihood(block))
+		enc, err := XZCompressor{}.NewEncoder(1 << 20)
+		require.NoError(t, err)
+		got, err := enc.Compress(nil, block)
+		require.NoError(t, err)
+		plainEnc, err := XZCompressor{NoBCJ: true}.NewEncoder(1 << 20)
+		require.NoError(t, err)
+		plain, err := plainEnc.Compress(nil, block)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(got), len(plain))
+		cmd := exec.Command(requireTool(t, "xz"), "-d", "-c")
+		cmd.Stdin = bytes.NewReader(got)
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(block, out))
+		t.Logf("perhaps-x86 block: %d bytes, plain %d", len(got), len(plain))
+	}
 }
