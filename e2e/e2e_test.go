@@ -161,14 +161,17 @@ func bootWithKVM(ctx context.Context, boot func(context.Context, string, string)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	begun := func() bool {
+		log, _ := os.ReadFile(console)
+		return strings.Contains(string(log), "E2E-BEGIN")
+	}
 	deadline := time.After(probe)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			log, _ := os.ReadFile(console)
-			if strings.Contains(string(log), "E2E-BEGIN") {
+			if begun() {
 				return []byte(buf.String()), true, err
 			}
 			return nil, false, fmt.Errorf("qemu exited: %v: %s", err, strings.TrimSpace(buf.String()))
@@ -177,7 +180,7 @@ func bootWithKVM(ctx context.Context, boot func(context.Context, string, string)
 			<-done
 			return nil, false, fmt.Errorf("no E2E-BEGIN on the console")
 		case <-tick.C:
-			if log, _ := os.ReadFile(console); strings.Contains(string(log), "E2E-BEGIN") {
+			if begun() {
 				err := <-done
 				return []byte(buf.String()), true, err
 			}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,7 +14,7 @@ import (
 // compressor; MB/s is input bytes per second. `make bench` compares the
 // whole GOROOT with mksquashfs.
 func BenchmarkWrite(b *testing.B) {
-	src := filepath.Join(runtime.GOROOT(), "src", "net")
+	src := filepath.Join(goroot(b), "src", "net")
 	if _, err := os.Stat(src); err != nil {
 		b.Skipf("no Go sources at %s", src)
 	}

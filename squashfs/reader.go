@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/mkportable/mkportable/internal/xz"
 	"io"
 	"io/fs"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/pierrec/lz4/v4"
 )
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,7 +21,7 @@ func bcjTree(t *testing.T) string {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("needs an x86-64 binary")
 	}
-	tool, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "vet"))
+	tool, err := os.ReadFile(filepath.Join(goroot(t), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "vet"))
 	if err != nil {
 		t.Skip(err)
 	}
@@ -155,4 +156,14 @@ func TestXZPerhapsX86(t *testing.T) {
 		require.True(t, bytes.Equal(block, out))
 		t.Logf("perhaps-x86 block: %d bytes, plain %d", len(got), len(plain))
 	}
+}
+
+// goroot is the Go toolchain's root, whose tools are x86-64 test inputs.
+func goroot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skipf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }

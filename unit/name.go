@@ -39,7 +39,7 @@ func (e *NameError) Error() string { return fmt.Sprintf("unit %s: %s", e.Unit, e
 // web-server@.service pass, while webserver.service and
 // web-serverx.service do not.
 func CheckName(name string, prefixes ...string) error {
-	if err := checkSyntax(name); err != nil {
+	if err := CheckSyntax(name); err != nil {
 		return err
 	}
 	if !HasPortableType(name) {
@@ -61,8 +61,9 @@ func quoteAll(ss []string) []string {
 	return q
 }
 
-// checkSyntax applies systemd's unit_name_is_valid.
-func checkSyntax(name string) error {
+// CheckSyntax checks only that name is a valid systemd unit name, as
+// systemd's unit_name_is_valid does, whatever its type and prefix.
+func CheckSyntax(name string) error {
 	switch {
 	case name == "":
 		return &NameError{name, "empty unit name"}

@@ -177,7 +177,7 @@ func inspect(fsys fs.FS, file string) inspection {
 				continue
 			}
 			// A name systemd cannot load is not a unit to portabled either.
-			if unitSyntax(name) != nil {
+			if unit.CheckSyntax(name) != nil {
 				continue
 			}
 			seen[name] = true
@@ -221,17 +221,6 @@ func inspect(fsys fs.FS, file string) inspection {
 		}
 	}
 	return res
-}
-
-// unitSyntax checks a unit file name as systemd's unit_name_is_valid does,
-// whatever its prefix: unit.CheckName with the name's own stem as prefix
-// checks only the syntax and the type.
-func unitSyntax(name string) error {
-	stem := name
-	if dot := strings.LastIndexByte(name, '.'); dot > 0 {
-		stem = name[:dot]
-	}
-	return unit.CheckName(name, stem)
 }
 
 // parseOSRelease reads os-release(5): KEY=VALUE lines, values optionally

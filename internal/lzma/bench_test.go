@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 )
 
@@ -13,7 +12,7 @@ import (
 func benchInput(b *testing.B) [][]byte {
 	var data []byte
 	for _, p := range []string{"pkg/tool/linux_amd64/vet", "src/net/http/server.go", "src/runtime/proc.go", "pkg/tool/linux_amd64/asm"} {
-		d, err := os.ReadFile(filepath.Join(runtime.GOROOT(), p))
+		d, err := os.ReadFile(filepath.Join(goroot(b), p))
 		if err != nil {
 			b.Skip(err)
 		}

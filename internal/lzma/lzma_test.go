@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mkportable/mkportable/internal/xz"
@@ -67,11 +67,11 @@ func testInputs(t testing.TB) map[string][]byte {
 		"mixed":  mixed,
 		"period": bytes.Repeat([]byte("abcdefghij0123"), 40000),
 	}
-	self, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "bin", "gofmt"))
+	self, err := os.ReadFile(filepath.Join(goroot(t), "bin", "gofmt"))
 	if err == nil {
 		inputs["elf"] = self[:min(len(self), 1<<20)]
 	}
-	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "net", "http", "server.go"))
+	src, err := os.ReadFile(filepath.Join(goroot(t), "src", "net", "http", "server.go"))
 	if err == nil {
 		inputs["go-source"] = src
 	}
@@ -114,9 +114,7 @@ func nonNil(b []byte) []byte {
 // incompressible data, through both decoders.
 func TestSizes(t *testing.T) {
 	inputs := testInputs(t)
-	sources := map[string][]byte{"text": inputs["text"], "random": inputs["random"], "mixed": inputs["mixed"]}
-	long := bytes.Repeat(inputs["mixed"], 3)
-	sources["mixed"] = long
+	sources := map[string][]byte{"text": inputs["text"], "random": inputs["random"], "mixed": bytes.Repeat(inputs["mixed"], 3)}
 	sizes := []int{0, 1, 2, 3, 4, 5, 8, 31, 255, 256, 4095, 4096, 65535, 65536, 65537, 131072 + 3, 300 << 10}
 	enc, err := NewEncoder(Preset(6, false))
 	require.NoError(t, err)
@@ -188,4 +186,15 @@ func FuzzEncode(f *testing.F) {
 		raw := enc[level].AppendLZMA2(nil, in)
 		require.Equal(t, nonNil(in), nonNil(decodeLZMA2(t, raw, max(len(in), 1))))
 	})
+}
+
+// goroot is the Go toolchain's root, whose binaries and sources are test
+// inputs: machine code and text as squashfs blocks hold them.
+func goroot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Skipf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
