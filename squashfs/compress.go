@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -68,6 +69,11 @@ type Encoder interface {
 	// block raw when the result is not smaller than src.
 	Compress(dst, src []byte) ([]byte, error)
 }
+
+// ErrIncompressible is what an Encoder returns, with dst unchanged, when it
+// knows without compressing src that the result would not be smaller: the
+// writer then stores the block raw, as it would have anyway.
+var ErrIncompressible = errors.New("block is incompressible")
 
 // NewCompressor returns the compressor mksquashfs calls name: "xz" (the
 // default), "gzip", "zstd", "lz4", or "none", which stores every block raw.
@@ -156,7 +162,13 @@ type xzEncoder struct {
 	filtered []byte // the last block after the x86 filter
 }
 
+// Compress implements Encoder. Blocks of random or already-compressed
+// bytes, which LZMA2 would only store, are recognised first at a small
+// fraction of the cost of encoding them (lzma.Incompressible).
 func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
+	if lzma.Incompressible(src) {
+		return dst, ErrIncompressible
+	}
 	kind := notX86
 	if e.bcj {
 		kind = x86Likelihood(src)

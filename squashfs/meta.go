@@ -2,6 +2,7 @@ package squashfs
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -70,10 +71,10 @@ func (m *metaWriter) cut(n int) error {
 	if !m.raw {
 		var err error
 		m.scratch, err = m.enc.Compress(m.scratch[:0], block)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrIncompressible) {
 			return fmt.Errorf("compress metadata: %w", err)
 		}
-		if len(m.scratch) < n {
+		if err == nil && len(m.scratch) < n {
 			stored, header = m.scratch, uint16(len(m.scratch))
 		}
 	}

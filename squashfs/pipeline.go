@@ -3,6 +3,7 @@ package squashfs
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -180,6 +181,9 @@ func (w *writer) compress(enc Encoder, b *block) {
 		return
 	}
 	out, err := enc.Compress(b.out[:0], b.raw)
+	if errors.Is(err, ErrIncompressible) {
+		return
+	}
 	if err != nil {
 		b.err = fmt.Errorf("compress: %w", err)
 		return
