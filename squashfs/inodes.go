@@ -15,15 +15,15 @@ func (w *writer) writeMetadata() error {
 		return err
 	}
 	raw := w.s.rawData
-	inodes, dirs := newMetaWriter(enc, raw), newMetaWriter(enc, raw)
+	inodes, dirs := w.newMetaWriter(enc), w.newMetaWriter(enc)
 
 	// Inodes are numbered and written children first, so that a directory's
 	// listing can point at inodes already placed, and its own inode at the
 	// listing. The root comes last and takes the highest number.
-	root := w.inodes[w.tree.root]
-	w.number(root)
+	root := &w.order[0]
+	w.number(0)
 	count := w.nextNumber
-	if err := w.writeDir(inodes, dirs, root, count+1); err != nil {
+	if err := w.writeDir(inodes, dirs, 0, count+1); err != nil {
 		return err
 	}
 	if err := inodes.flush(); err != nil {
@@ -60,8 +60,8 @@ func (w *writer) writeMetadata() error {
 	if !w.s.NoExport {
 		tab := make(le, 0, 8*count)
 		refs := make([]uint64, count)
-		for _, ino := range w.order {
-			refs[ino.number-1] = ino.ref
+		for i := range w.order {
+			refs[w.order[i].number-1] = w.order[i].ref
 		}
 		for _, r := range refs {
 			tab = tab.u64(r)
@@ -144,7 +144,7 @@ func (sb *superblock) encode() []byte {
 // then (after an optional header) the list of those blocks' positions,
 // whose position it returns.
 func (w *writer) writeTable(enc Encoder, records []byte, header []byte) (uint64, error) {
-	m := newMetaWriter(enc, w.s.rawData)
+	m := w.newMetaWriter(enc)
 	if err := m.write(records); err != nil {
 		return 0, err
 	}
@@ -166,7 +166,7 @@ func (w *writer) writeTable(enc Encoder, records []byte, header []byte) (uint64,
 // writeXattrs stores each distinct attribute set once as key/value pairs,
 // then the table that maps an inode's xattr index to its set.
 func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
-	kv := newMetaWriter(enc, w.s.rawData)
+	kv := w.newMetaWriter(enc)
 	var ids le
 	for _, set := range w.xattrSets {
 		ref := kv.ref(kv.offset())
@@ -187,18 +187,18 @@ func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
 }
 
 // number assigns inode numbers in the order writeDir writes inodes.
-func (w *writer) number(dir *inode) {
-	for _, name := range dir.names {
-		child := w.inodes[dir.node.entries[name]]
+func (w *writer) number(di int32) {
+	for _, kid := range w.dirs[w.order[di].aux].kids {
+		child := &w.order[kid]
 		if child.node.IsDir() {
-			w.number(child)
+			w.number(kid)
 		} else if child.number == 0 {
 			w.nextNumber++
 			child.number = w.nextNumber
 		}
 	}
 	w.nextNumber++
-	dir.number = w.nextNumber
+	w.order[di].number = w.nextNumber
 }
 
 type dirIndex struct {
@@ -207,17 +207,20 @@ type dirIndex struct {
 	name  string // first name after the header
 }
 
-// writeDir writes dir's subtree: each child's inode (recursing into
-// subdirectories), then dir's listing, then dir's own inode.
-func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) error {
-	for _, name := range dir.names {
-		child := w.inodes[dir.node.entries[name]]
+// writeDir writes the subtree of the directory at index di: each child's
+// inode (recursing into subdirectories), then its listing, then its own
+// inode.
+func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) error {
+	dir := &w.order[di]
+	d := &w.dirs[dir.aux]
+	for _, kid := range d.kids {
+		child := &w.order[kid]
 		if child.node.IsDir() {
-			if err := w.writeDir(inodes, dirs, child, dir.number); err != nil {
+			if err := w.writeDir(inodes, dirs, kid, dir.number); err != nil {
 				return err
 			}
 		} else if !child.written {
-			if err := w.writeInode(inodes, child); err != nil {
+			if err := w.writeInode(inodes, kid); err != nil {
 				return err
 			}
 		}
@@ -232,13 +235,13 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) e
 	// block instead of all of them. Listings under 8 KiB need no index and
 	// keep a basic inode, as mksquashfs lays them out.
 	start := dirs.offset()
-	var listing le
+	listing := w.listing[:0]
 	var index []dirIndex
 	header, indexed, count := -1, 0, 0
 	var base uint32
 	var block uint64
-	for _, name := range dir.names {
-		child := w.inodes[dir.node.entries[name]]
+	for k, name := range d.names {
+		child := &w.order[d.kids[k]]
 		childBlock := child.ref >> 16
 		delta := int64(child.number) - int64(base)
 		crossed := header >= 0 && len(listing)+dirEntrySize+len(name)-indexed > metadataBlockSize
@@ -261,6 +264,7 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) e
 	if header >= 0 {
 		binary.LittleEndian.PutUint32(listing[header:], uint32(count-1))
 	}
+	w.listing = listing
 	if err := dirs.write(listing); err != nil {
 		return err
 	}
@@ -268,13 +272,13 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) e
 	size := uint64(len(listing)) + 3 // the kernel counts "." and ".." as 3 bytes
 	blockIndex := dirs.blockStart(start)
 	if blockIndex > 0xFFFFFFFF || size > 0xFFFFFFFF {
-		return fmt.Errorf("%s: directory table over 4 GiB", dir.path)
+		return fmt.Errorf("%s: directory table over 4 GiB", w.pathOf(di))
 	}
-	xattr, err := w.xattrIndex(dir)
+	xattr, err := w.xattrIndex(di)
 	if err != nil {
 		return err
 	}
-	h, err := w.header(dir, inodeBasicDir)
+	h, err := w.header(di, inodeBasicDir)
 	if err != nil {
 		return err
 	}
@@ -283,13 +287,13 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) e
 	// entries an extended inode even when it needs no index: either form is
 	// valid, and matching lets sqfsdiff compare our images with its.
 	entryBytes := 0
-	for _, name := range dir.names {
+	for _, name := range d.names {
 		entryBytes += dirEntrySize + len(name)
 	}
-	big := len(dir.names) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
+	big := len(d.names) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
 	if size <= 0xFFFF && len(index) == 0 && xattr == noIndex && !big {
 		rec := h.u32(uint32(blockIndex)).u32(dir.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
-		return w.putInode(inodes, dir, rec)
+		return w.putInode(inodes, di, rec)
 	}
 	h[0] = inodeExtDir
 	rec := h.u32(dir.nlink).u32(uint32(size)).u32(uint32(blockIndex)).u32(parent).
@@ -297,31 +301,32 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *inode, parent uint32) e
 	for _, ix := range index {
 		rec = rec.u32(ix.index).u32(uint32(dirs.blockStart(ix.block))).u32(uint32(len(ix.name) - 1)).str(ix.name)
 	}
-	return w.putInode(inodes, dir, rec)
+	return w.putInode(inodes, di, rec)
 }
 
 // writeInode writes the inode of anything but a directory.
-func (w *writer) writeInode(inodes *metaWriter, ino *inode) error {
+func (w *writer) writeInode(inodes *metaWriter, i int32) error {
+	ino := &w.order[i]
 	n := ino.node
 	typ := basicType(n)
-	xattr, err := w.xattrIndex(ino)
+	xattr, err := w.xattrIndex(i)
 	if err != nil {
 		return err
 	}
-	h, err := w.header(ino, typ)
+	h, err := w.header(i, typ)
 	if err != nil {
 		return err
 	}
 	ext := xattr != noIndex
 	switch typ {
 	case inodeBasicFile:
-		d := ino.data
+		d := &w.files[ino.aux]
 		// The sparse count needs an extended inode; mksquashfs counts it
 		// only for files with some data, and a file of nothing but zeros
 		// keeps a basic inode there, so it does here too.
-		sparse := d.sparseBytes()
-		if !d.hasData() {
-			sparse = 0
+		sparse := uint64(0)
+		if w.hasData(d) {
+			sparse = w.sparseBytes(d, n.size)
 		}
 		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || sparse > 0 || ino.nlink > 1 {
 			ext = true
@@ -333,48 +338,51 @@ func (w *writer) writeInode(inodes *metaWriter, ino *inode) error {
 		} else {
 			rec = h.u32(uint32(d.start)).u32(d.frag).u32(d.fragOffset).u32(uint32(n.size))
 		}
-		for _, s := range d.blockSizes() {
+		for _, s := range w.blockSizes(d) {
 			rec = rec.u32(s)
 		}
-		return w.putInode(inodes, ino, rec)
+		return w.putInode(inodes, i, rec)
 	case inodeBasicSymlink:
 		rec := h.u32(ino.nlink).u32(uint32(len(n.target))).str(n.target)
 		if ext {
 			rec[0] = inodeExtSymlink
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, ino, rec)
+		return w.putInode(inodes, i, rec)
 	case inodeBasicBlock, inodeBasicChar:
 		rec := h.u32(ino.nlink).u32(encodeDevice(n.major, n.minor))
 		if ext {
 			rec[0] += extOffset
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, ino, rec)
+		return w.putInode(inodes, i, rec)
 	default: // FIFO, socket
 		rec := h.u32(ino.nlink)
 		if ext {
 			rec[0] += extOffset
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, ino, rec)
+		return w.putInode(inodes, i, rec)
 	}
 }
 
 // putInode appends an inode record and remembers where it went.
-func (w *writer) putInode(inodes *metaWriter, ino *inode, rec []byte) error {
+func (w *writer) putInode(inodes *metaWriter, i int32, rec le) error {
+	ino := &w.order[i]
 	ino.ref, ino.written = inodes.ref(inodes.offset()), true
+	w.rec = rec[:0] // the record is copied: its room serves the next one
 	return inodes.write(rec)
 }
 
-// header returns the common inode header.
-func (w *writer) header(ino *inode, typ uint16) (le, error) {
+// header returns the common inode header, in the writer's scratch record.
+func (w *writer) header(i int32, typ uint16) (le, error) {
+	ino := &w.order[i]
 	n := ino.node
 	mtime := w.s.modTime
 	if w.s.KeepTimes && !n.mtime.IsZero() {
 		t, err := unixTime(n.mtime)
 		if err != nil {
-			return nil, fmt.Errorf("%s: mtime %w", ino.path, err)
+			return nil, fmt.Errorf("%s: mtime %w", w.pathOf(i), err)
 		}
 		mtime = t
 	}
@@ -384,13 +392,13 @@ func (w *writer) header(ino *inode, typ uint16) (le, error) {
 	}
 	ui, err := w.idIndex(uid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ino.path, err)
+		return nil, fmt.Errorf("%s: %w", w.pathOf(i), err)
 	}
 	gi, err := w.idIndex(gid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ino.path, err)
+		return nil, fmt.Errorf("%s: %w", w.pathOf(i), err)
 	}
-	return make(le, 0, 64).u16(typ).u16(unixPerm(n.mode)).u16(ui).u16(gi).u32(mtime).u32(ino.number), nil
+	return w.rec[:0].u16(typ).u16(unixPerm(n.mode)).u16(ui).u16(gi).u32(mtime).u32(ino.number), nil
 }
 
 // idIndex returns the id table index of a uid or gid, adding it on first
@@ -410,8 +418,8 @@ func (w *writer) idIndex(id uint32) (uint16, error) {
 
 // xattrIndex returns the index of the node's attribute set, storing the set
 // on first use, or noIndex when it has none or xattrs are off.
-func (w *writer) xattrIndex(ino *inode) (uint32, error) {
-	x := ino.node.xattrs
+func (w *writer) xattrIndex(i int32) (uint32, error) {
+	x := w.order[i].node.xattrs
 	if !w.s.Xattrs || len(x) == 0 {
 		return noIndex, nil
 	}
@@ -424,21 +432,21 @@ func (w *writer) xattrIndex(ino *inode) (uint32, error) {
 	for _, k := range keys {
 		prefix, rest, ok := splitXattr(k)
 		if !ok {
-			return 0, fmt.Errorf("%s: xattr %q: only user.*, trusted.* and security.* can be stored", ino.path, k)
+			return 0, fmt.Errorf("%s: xattr %q: only user.*, trusted.* and security.* can be stored", w.pathOf(i), k)
 		}
 		if len(rest) > 0xFFFF {
-			return 0, fmt.Errorf("%s: xattr name %q too long", ino.path, k)
+			return 0, fmt.Errorf("%s: xattr name %q too long", w.pathOf(i), k)
 		}
 		set = set.u16(prefix).u16(uint16(len(rest))).str(rest).u32(uint32(len(x[k]))).str(string(x[k]))
 	}
 	key := string(set)
-	if i, ok := w.xattrIDs[key]; ok {
-		return i, nil
+	if id, ok := w.xattrIDs[key]; ok {
+		return id, nil
 	}
-	i := uint32(len(w.xattrSets))
-	w.xattrIDs[key] = i
+	id := uint32(len(w.xattrSets))
+	w.xattrIDs[key] = id
 	w.xattrSets = append(w.xattrSets, set)
-	return i, nil
+	return id, nil
 }
 
 // countXattrs counts the key/value pairs in an encoded set.

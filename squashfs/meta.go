@@ -2,7 +2,6 @@ package squashfs
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -11,7 +10,9 @@ import (
 // appended uncompressed and cut into 8 KiB blocks, each stored behind a u16
 // header with its on-disk size, compressed when that makes it smaller.
 type metaWriter struct {
+	w   *writer
 	enc Encoder
+	h   *cacheHasher
 	raw bool // store every block uncompressed
 
 	pending     []byte   // uncompressed bytes not yet cut into a block
@@ -20,8 +21,8 @@ type metaWriter struct {
 	scratch     []byte
 }
 
-func newMetaWriter(enc Encoder, raw bool) *metaWriter {
-	return &metaWriter{enc: enc, raw: raw}
+func (w *writer) newMetaWriter(enc Encoder) *metaWriter {
+	return &metaWriter{w: w, enc: enc, h: w.metaHasher, raw: w.s.rawData}
 }
 
 // offset is the uncompressed position of the next byte in the stream.
@@ -69,13 +70,13 @@ func (m *metaWriter) cut(n int) error {
 	m.blockStarts = append(m.blockStarts, uint64(len(m.out)))
 	stored, header := block, uint16(n)|metadataUncompressed
 	if !m.raw {
-		var err error
-		m.scratch, err = m.enc.Compress(m.scratch[:0], block)
-		if err != nil && !errors.Is(err, ErrIncompressible) {
+		out, raw, err := m.w.encode(m.enc, m.h, metadataBlockSize, m.scratch[:0], block)
+		if err != nil {
 			return fmt.Errorf("compress metadata: %w", err)
 		}
-		if err == nil && len(m.scratch) < n {
-			stored, header = m.scratch, uint16(len(m.scratch))
+		m.scratch = out
+		if !raw {
+			stored, header = out, uint16(len(out))
 		}
 	}
 	m.out = binary.LittleEndian.AppendUint16(m.out, header)

@@ -63,6 +63,10 @@ type Options struct {
 	NoExport bool
 	// Progress, when set, is called from one goroutine as data is written.
 	Progress func(Progress)
+	// Cache, when set, keeps compressed blocks for the next image: blocks
+	// found there are not compressed again. The image is the same with or
+	// without it.
+	Cache Cache
 }
 
 // Progress reports how far the data of an image has been written.
@@ -83,6 +87,9 @@ type Stats struct {
 	Fragments   int   // fragment blocks
 	SparseBytes int64 // bytes of all-zero blocks stored as holes
 	ImageSize   int64 // bytes written, padding included
+	// With Options.Cache: blocks found in the cache, and blocks compressed
+	// and stored there.
+	CacheHits, CacheMisses int
 }
 
 // settings are Options with defaults filled in and checked.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sync"
 	"sync/atomic"
 )
@@ -39,7 +40,8 @@ type pipeline struct {
 	pool    chan *block
 	work    chan *block
 	ordered chan *block
-	frag    *block // fragment block being filled, if any
+	frag    *block     // fragment block being filled, if any
+	tails   []fragTail // the tails in it
 	nfrags  int
 
 	skipped atomic.Int64 // bytes of duplicate files, for progress
@@ -68,24 +70,113 @@ func (p *pipeline) submit(b *block) {
 	p.ordered <- b
 }
 
-// fragmentRoom returns the fragment block being filled, first submitting it
-// and starting a new one when n more bytes would not fit. Tails are packed
-// in walk order, as mksquashfs packs them.
-func (p *pipeline) fragmentRoom(ctx context.Context, n int) (*block, error) {
-	if p.frag != nil && len(p.frag.raw)+n > p.w.s.BlockSize {
+// Tails are packed into fragment blocks in walk order, and a block is cut
+// where the content says, not where it happens to be full, so that a
+// change to a few files changes a few fragment blocks and a Cache holds
+// the others. When the next tail does not fit, the block ends after the
+// tail, among those ending in its last quarter, with the highest score (a
+// hash of its bytes): a tail that grows or shrinks a little moves no cut.
+// Some tails are anchors, which end their block at once: the cuts after
+// an anchor depend on nothing before it, so two packings that went apart
+// (files added or removed) are in step again from the next anchor on.
+
+// fragTail is a tail in the fragment block being filled.
+type fragTail struct {
+	d     *fileData
+	end   int    // offset in the block just past the tail
+	score uint32 // crc32 of the tail's bytes
+}
+
+// addTail packs data, the tail of the file whose data is d, into the
+// fragment block being filled.
+func (p *pipeline) addTail(ctx context.Context, d *fileData, data []byte) error {
+	bs := p.w.s.BlockSize
+	// A cut leaves at most a quarter of a block behind; a long tail may
+	// need a second.
+	for p.frag != nil && len(p.frag.raw)+len(data) > bs {
+		if err := p.cutFragment(ctx); err != nil {
+			return err
+		}
+	}
+	if p.frag == nil {
+		b, err := p.newFragment(ctx)
+		if err != nil {
+			return err
+		}
+		p.frag = b
+	}
+	d.frag, d.fragOffset = uint32(p.frag.frag), uint32(len(p.frag.raw))
+	p.frag.raw = append(p.frag.raw, data...)
+	score := crc32.ChecksumIEEE(data)
+	p.tails = append(p.tails, fragTail{d: d, end: len(p.frag.raw), score: score})
+	// An anchor ends the block whatever its fill (unless it is nearly
+	// empty): anchors depend only on the tails' bytes, so every packing
+	// is back in step after the next one.
+	if uint64(score) < uint64(len(data))<<32/uint64(anchorBlocks*bs) && len(p.frag.raw) >= bs/8 {
+		p.submit(p.frag)
+		p.frag, p.tails = nil, p.tails[:0]
+	}
+	return nil
+}
+
+// anchorBlocks is the mean distance between anchors, in blocks of tails: a
+// tail of n bytes is one with probability n/(anchorBlocks*BlockSize). A
+// change to the tails costs the blocks from the anchor before it to the
+// one after (about twice this, recompressed with a Cache); each anchor
+// costs half an empty block on average.
+const anchorBlocks = 8
+
+func (p *pipeline) newFragment(ctx context.Context) (*block, error) {
+	b, err := p.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.fragment, b.frag = true, p.nfrags
+	p.nfrags++
+	return b, nil
+}
+
+// cutFragment submits the fragment block being filled, up to the end of
+// its best-scoring tail in its last quarter, and moves the tails after
+// that into a new block.
+func (p *pipeline) cutFragment(ctx context.Context) error {
+	from := p.w.s.BlockSize - p.w.s.BlockSize/4
+	cut := len(p.tails) - 1
+	for i := len(p.tails) - 1; i >= 0 && p.tails[i].end >= from; i-- {
+		if p.tails[i].score > p.tails[cut].score {
+			cut = i
+		}
+	}
+	full := p.frag
+	end := p.tails[cut].end
+	rest := p.tails[cut+1:]
+	p.frag = nil
+	if len(rest) > 0 {
+		b, err := p.newFragment(ctx)
+		if err != nil {
+			return err
+		}
+		b.raw = append(b.raw, full.raw[end:]...)
+		for i := range rest {
+			t := &rest[i]
+			t.d.frag, t.d.fragOffset = uint32(b.frag), t.d.fragOffset-uint32(end)
+			t.end -= end
+		}
+		p.frag = b
+	}
+	full.raw = full.raw[:end]
+	p.submit(full)
+	p.tails = append(p.tails[:0], rest...)
+	return nil
+}
+
+// flushFragment submits the last fragment block.
+func (p *pipeline) flushFragment() {
+	if p.frag != nil {
 		p.submit(p.frag)
 		p.frag = nil
 	}
-	if p.frag == nil {
-		b, err := p.get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		b.fragment, b.frag = true, p.nfrags
-		p.nfrags++
-		p.frag = b
-	}
-	return p.frag, nil
+	p.tails = p.tails[:0]
 }
 
 // writeData stores the contents of every regular file.
@@ -113,8 +204,9 @@ func (w *writer) writeData(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, enc := range encoders {
 		wg.Go(func() {
+			h := newCacheHasher()
 			for b := range p.work {
-				w.compress(enc, b)
+				w.compress(enc, h, b)
 				close(b.done)
 			}
 		})
@@ -134,44 +226,38 @@ func (w *writer) writeData(ctx context.Context) error {
 	}
 	w.stats.Fragments = len(w.frags)
 	w.stats.BytesIn = w.total - p.skipped.Load()
-	counted := map[*fileData]bool{} // duplicates share their data
-	for _, ino := range w.order {
-		if d := ino.data; d != nil && !counted[d] {
-			counted[d] = true
-			w.stats.SparseBytes += int64(d.tailHole)
-		}
+	for _, d := range w.files { // duplicates share their data: each once
+		w.stats.SparseBytes += int64(d.tailHole)
 	}
 	return nil
 }
 
 // produce reads every regular file, in walk order, into the pipeline.
 func (w *writer) produce(ctx context.Context, p *pipeline) error {
-	for _, ino := range w.order {
+	for i := range w.order {
+		ino := &w.order[i]
 		if ino.node.mode.Type() != 0 {
 			continue
 		}
 		w.stats.Files++
 		if ino.node.size == 0 {
-			ino.data = &fileData{frag: noIndex}
+			w.newFileData(int32(i), 0)
 			continue
 		}
-		if err := w.storeFile(ctx, p, ino); err != nil {
+		if err := w.storeFile(ctx, p, int32(i)); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
 			}
-			return fmt.Errorf("%s: %w", ino.path, err)
+			return fmt.Errorf("%s: %w", w.pathOf(int32(i)), err)
 		}
 	}
-	if p.frag != nil {
-		p.submit(p.frag)
-		p.frag = nil
-	}
+	p.flushFragment()
 	return nil
 }
 
 // compress fills in how b is stored: as a hole, compressed, or raw when
 // compression does not make it smaller.
-func (w *writer) compress(enc Encoder, b *block) {
+func (w *writer) compress(enc Encoder, h *cacheHasher, b *block) {
 	if !b.fragment && allZero(b.raw) {
 		b.hole = true
 		return
@@ -180,18 +266,44 @@ func (w *writer) compress(enc Encoder, b *block) {
 	if w.s.rawData {
 		return
 	}
-	out, err := enc.Compress(b.out[:0], b.raw)
-	if errors.Is(err, ErrIncompressible) {
-		return
-	}
+	out, raw, err := w.encode(enc, h, w.s.BlockSize, b.out[:0], b.raw)
 	if err != nil {
 		b.err = fmt.Errorf("compress: %w", err)
 		return
 	}
 	b.out = out
-	if len(out) < len(b.raw) {
+	if !raw {
 		b.stored, b.size = out, uint32(len(out))
 	}
+}
+
+// encode compresses src with enc, an encoder for blocks of encSize bytes,
+// through the cache when there is one. It returns the compressed bytes
+// appended to dst, or raw true when src is stored as it is because
+// compressing does not make it smaller.
+func (w *writer) encode(enc Encoder, h *cacheHasher, encSize int, dst, src []byte) (out []byte, raw bool, err error) {
+	var key CacheKey
+	if w.cache != nil {
+		key = w.cache.key(h, encSize, src)
+		if out, raw, ok := w.cache.get(h, key, dst, len(src)); ok {
+			w.cacheHits.Add(1)
+			return out, raw, nil
+		}
+		w.cacheMisses.Add(1)
+	}
+	out, err = enc.Compress(dst, src)
+	switch {
+	case errors.Is(err, ErrIncompressible):
+		out, raw = dst, true
+	case err != nil:
+		return dst, false, err
+	case len(out)-len(dst) >= len(src):
+		out, raw = dst, true
+	}
+	if w.cache != nil {
+		w.cache.put(h, key, out[len(dst):], raw)
+	}
+	return out, raw, nil
 }
 
 // sink writes blocks in submission order. After a failure it keeps
@@ -229,13 +341,13 @@ func (w *writer) place(b *block) error {
 	if b.index == 0 {
 		b.file.start = w.pos
 	}
+	at := b.file.first + uint32(b.index)
 	if b.hole {
-		b.file.sizes[b.index] = 0
-		b.file.sparse += uint64(len(b.raw))
+		w.blocks[at] = 0
 		w.stats.SparseBytes += int64(len(b.raw))
 		return nil
 	}
-	b.file.sizes[b.index] = b.size
+	w.blocks[at] = b.size
 	return w.writeAt(b.stored)
 }
 

@@ -1,15 +1,19 @@
 package squashfs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // Write writes the image of t to dst, starting at offset 0, and returns what
@@ -25,8 +29,9 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, dst: dst, tree: t, inodes: map[*Node]*inode{}, sizeCount: map[int64]int{},
-		sizeSeen: map[int64]bool{}, dedup: map[dedupKey]*inode{}, ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{}}
+	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{}, dedup: map[uint64]int32{},
+		hash: sha256.New(), ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{},
+		cache: newBlockCache(opts.Cache, s), metaHasher: newCacheHasher()}
 	if err := w.collect(); err != nil {
 		return nil, err
 	}
@@ -39,6 +44,7 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	if err := w.writeMetadata(); err != nil {
 		return nil, err
 	}
+	w.stats.CacheHits, w.stats.CacheMisses = int(w.cacheHits.Load()), int(w.cacheMisses.Load())
 	return &w.stats, nil
 }
 
@@ -80,51 +86,73 @@ func (s seekWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return s.ws.Write(p)
 }
 
-// inode is what the writer knows of one Node.
+// inode is what the writer knows of one Node. It is kept small, and kept
+// in one slice: a tree of a million files has a million of them.
 type inode struct {
-	node    *Node
-	path    string   // first path the node was found at, for errors
-	names   []string // a directory's sorted entry names
-	nlink   uint32
-	number  uint32
-	ref     uint64 // inode table reference, once written
+	node   *Node
+	ref    uint64 // inode table reference, once written
+	number uint32
+	nlink  uint32
+	// aux is, for a regular file, the index in writer.files of its data
+	// (an earlier file's when it is a duplicate); for a directory, its
+	// index in writer.dirs.
+	aux     int32
 	written bool
-	data    *fileData // a regular file's stored data
+}
+
+// dirInfo is a directory's sorted entries and the index in writer.order of
+// each entry's inode.
+type dirInfo struct {
+	names []string
+	kids  []int32
 }
 
 // fileData is where a regular file's contents went. Duplicate files share
 // one.
 type fileData struct {
-	start      uint64   // position of the first block
-	sizes      []uint32 // on-disk size word of each block; 0 for a hole
-	frag       uint32   // fragment index of the tail, or noIndex
-	fragOffset uint32   // offset of the tail in the uncompressed fragment
-	sparse     uint64   // bytes stored as holes, counted by the sink
+	start uint64 // position of the first block
+	// The on-disk size word of each block, 0 for a hole, is
+	// writer.blocks[first : first+count].
+	first, count uint32
+	frag         uint32 // fragment index of the tail, or noIndex
+	fragOffset   uint32 // offset of the tail in the uncompressed fragment
 	// tailHole says an all-zero tail is stored as a final hole block rather
 	// than in a fragment, as mksquashfs stores it: zeros cost nothing.
-	// Only the reading goroutine sets it, so it lives apart from sizes.
+	// Only the reading goroutine sets it, so it lives apart from the block
+	// sizes, which the sink sets.
 	tailHole uint32 // the tail's length, or 0
 }
 
-// blockSizes returns the on-disk size word of every block, the hole for a
-// zero tail included.
-func (d *fileData) blockSizes() []uint32 {
+// blockSizes returns the on-disk size word of every block of d, the hole
+// for a zero tail included.
+func (w *writer) blockSizes(d *fileData) []uint32 {
+	sizes := w.blocks[d.first : d.first+d.count : d.first+d.count]
 	if d.tailHole > 0 {
-		return append(d.sizes[:len(d.sizes):len(d.sizes)], 0)
+		return append(sizes, 0)
 	}
-	return d.sizes
+	return sizes
 }
 
-// sparseBytes returns the bytes stored as holes.
-func (d *fileData) sparseBytes() uint64 { return d.sparse + uint64(d.tailHole) }
+// sparseBytes returns the bytes of d, a file of size bytes, stored as
+// holes.
+func (w *writer) sparseBytes(d *fileData, size int64) uint64 {
+	bs := int64(w.s.BlockSize)
+	sparse := uint64(d.tailHole)
+	for i, s := range w.blocks[d.first : d.first+d.count] {
+		if s == 0 {
+			sparse += uint64(min(bs, size-int64(i)*bs))
+		}
+	}
+	return sparse
+}
 
-// hasData reports whether any of the file's bytes are stored, in a block or
-// a fragment.
-func (d *fileData) hasData() bool {
+// hasData reports whether any of d's bytes are stored, in a block or a
+// fragment.
+func (w *writer) hasData(d *fileData) bool {
 	if d.frag != noIndex {
 		return true
 	}
-	for _, s := range d.sizes {
+	for _, s := range w.blocks[d.first : d.first+d.count] {
 		if s != 0 {
 			return true
 		}
@@ -132,9 +160,10 @@ func (d *fileData) hasData() bool {
 	return false
 }
 
-type dedupKey struct {
-	size int64
-	sum  [sha256.Size]byte
+// sizeInfo counts the files of one size, and says whether one was stored.
+type sizeInfo struct {
+	count  int32
+	stored bool
 }
 
 type writer struct {
@@ -143,25 +172,45 @@ type writer struct {
 	tree *Tree
 	pos  uint64 // next byte of the image
 
-	inodes map[*Node]*inode
-	order  []*inode // every inode, in walk order (pre-order, names sorted)
-	total  int64    // bytes of regular file data, hard links counted once
+	index map[*Node]int32 // each node's inode in order
+	order []inode         // every inode, in walk order (pre-order, names sorted)
+	dirs  []dirInfo
+	files []fileData // regular files' data; fixed once collected
+	// blocks holds the on-disk size words of every file's blocks, which
+	// the sink fills in; fixed in size once collected. usedBlocks of them
+	// are given out.
+	blocks     []uint32
+	usedBlocks int
+	total      int64 // bytes of regular file data, hard links counted once
 
-	// Deduplication: sizes shared by several files, and the files stored so
-	// far by size and SHA-256.
-	sizeCount map[int64]int
-	sizeSeen  map[int64]bool
-	dedup     map[dedupKey]*inode
+	// Deduplication: how many files have each size, and the files stored
+	// so far by a 64-bit prefix of the SHA-256 of their contents. A prefix
+	// shared by different contents only costs a comparison: every
+	// candidate is compared byte by byte.
+	sizes map[int64]sizeInfo
+	dedup map[uint64]int32 // index in order
+	hash  hash.Hash
+	sum   []byte
+	buf   []byte // scratch for reading whole files: hashing, comparing
+	cmp   []byte
+	probe [1]byte
 
 	frags []fragEntry // written fragment blocks, in index order
 
-	nextNumber uint32
-	ids        map[uint32]uint16
-	idList     []uint32
-	xattrIDs   map[string]uint32 // encoded xattr set -> index
-	xattrSets  [][]byte          // encoded xattr sets, by index
-	flags      uint16
-	stats      Stats
+	nextNumber  uint32
+	ids         map[uint32]uint16
+	idList      []uint32
+	xattrIDs    map[string]uint32 // encoded xattr set -> index
+	xattrSets   [][]byte          // encoded xattr sets, by index
+	flags       uint16
+	stats       Stats
+	cache       *blockCache // nil without a cache
+	metaHasher  *cacheHasher
+	cacheHits   atomic.Int64
+	cacheMisses atomic.Int64
+
+	rec     le // scratch for one inode record
+	listing le // scratch for one directory listing
 }
 
 type fragEntry struct {
@@ -170,44 +219,108 @@ type fragEntry struct {
 }
 
 // collect walks the tree once: it finds every inode, counts links, and
-// notes which file sizes occur more than once.
+// notes which file sizes occur more than once. A first pass counts, so
+// that every table is allocated once at its size.
 func (w *writer) collect() error {
-	root := &inode{node: w.tree.root, path: "/", nlink: 2}
-	w.inodes[w.tree.root] = root
-	w.order = append(w.order, root)
-	return w.collectDir(root)
+	var c treeCount
+	c.count(w.tree.root, int64(w.s.BlockSize), w.s.NoFragments)
+	w.index = make(map[*Node]int32, c.nodes)
+	w.order = make([]inode, 0, c.nodes)
+	w.dirs = make([]dirInfo, 0, c.dirs)
+	w.files = make([]fileData, 0, c.files)
+	w.blocks = make([]uint32, c.blocks)
+
+	w.index[w.tree.root] = 0
+	w.order = append(w.order, inode{node: w.tree.root, nlink: 2})
+	return w.collectDir(0)
 }
 
-func (w *writer) collectDir(dir *inode) error {
-	dir.names = dir.node.Names()
-	for _, name := range dir.names {
-		child := dir.node.entries[name]
-		p := path.Join(dir.path, name)
-		if ino, ok := w.inodes[child]; ok {
+// treeCount is an upper bound of the writer's tables: hard links count
+// once for each name.
+type treeCount struct {
+	nodes, dirs, files, blocks int
+}
+
+func (c *treeCount) count(n *Node, bs int64, noFragments bool) {
+	c.nodes++
+	switch n.mode.Type() {
+	case fs.ModeDir:
+		c.dirs++
+		for _, child := range n.entries {
+			c.count(child, bs, noFragments)
+		}
+	case 0:
+		c.files++
+		c.blocks += int(n.size / bs)
+		if noFragments && n.size%bs > 0 {
+			c.blocks++
+		}
+	}
+}
+
+func (w *writer) collectDir(di int32) error {
+	node := w.order[di].node
+	names := node.Names()
+	kids := make([]int32, len(names))
+	w.order[di].aux = int32(len(w.dirs))
+	w.dirs = append(w.dirs, dirInfo{names: names, kids: kids})
+	for k, name := range names {
+		child := node.entries[name]
+		if i, ok := w.index[child]; ok {
 			if child.IsDir() {
-				return fmt.Errorf("%s: a directory may appear only once (hard links to directories cannot be stored)", p)
+				return fmt.Errorf("%s: a directory may appear only once (hard links to directories cannot be stored)", path.Join(w.pathOf(di), name))
 			}
-			ino.nlink++
+			w.order[i].nlink++
+			kids[k] = i
 			continue
 		}
-		ino := &inode{node: child, path: p, nlink: 1}
-		w.inodes[child] = ino
-		w.order = append(w.order, ino)
+		i := int32(len(w.order))
+		w.index[child] = i
+		w.order = append(w.order, inode{node: child, nlink: 1, aux: -1})
+		kids[k] = i
 		switch child.mode.Type() {
 		case fs.ModeDir:
-			ino.nlink = 2
-			dir.nlink++ // the child's ".." links back
-			if err := w.collectDir(ino); err != nil {
+			w.order[i].nlink = 2
+			w.order[di].nlink++ // the child's ".." links back
+			if err := w.collectDir(i); err != nil {
 				return err
 			}
 		case 0:
 			w.total += child.size
 			if child.size > 0 {
-				w.sizeCount[child.size]++
+				si := w.sizes[child.size]
+				si.count++
+				w.sizes[child.size] = si
 			}
 		}
 	}
 	return nil
+}
+
+// pathOf returns the first path, in walk order, of the inode at index i:
+// for error messages, so the writer keeps no path per inode.
+func (w *writer) pathOf(i int32) string {
+	if i == 0 {
+		return "/"
+	}
+	var find func(di int32, dir string) (string, bool)
+	find = func(di int32, dir string) (string, bool) {
+		d := &w.dirs[w.order[di].aux]
+		for k, kid := range d.kids {
+			p := path.Join(dir, d.names[k])
+			if kid == i {
+				return p, true
+			}
+			if kid != 0 && w.order[kid].node.IsDir() && w.order[kid].aux >= 0 {
+				if found, ok := find(kid, p); ok {
+					return found, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := find(0, "/")
+	return p
 }
 
 // writeHeaderSpace leaves room for the superblock, written last, and
@@ -232,49 +345,79 @@ func (w *writer) writeAt(b []byte) error {
 	return nil
 }
 
-// storeFile stores one regular file's contents through the pipeline p, or
-// points it at an earlier file with the same contents.
-func (w *writer) storeFile(ctx context.Context, p *pipeline, ino *inode) error {
+// storeFile stores the contents of the regular file at index i through the
+// pipeline p, or points it at an earlier file with the same contents. Each
+// file is read once, except a file of whole blocks whose size another file
+// has: its blocks go to disk as they are read, so it is hashed first to
+// find out whether it is a duplicate.
+func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
+	ino := &w.order[i]
 	n := ino.node
-	var want *[sha256.Size]byte
-	dedup := !w.s.NoDedup && w.sizeCount[n.size] > 1
-	if dedup && w.sizeSeen[n.size] {
-		sum, err := hashFile(n)
-		if err != nil {
-			return err
-		}
-		if prev, ok := w.dedup[dedupKey{n.size, sum}]; ok {
-			same, err := sameContents(n, prev.node)
-			if err != nil {
-				return fmt.Errorf("compare with %s: %w", prev.path, err)
-			}
-			if same {
-				ino.data = prev.data
-				w.stats.Duplicates++
-				p.skipped.Add(n.size)
-				return nil
-			}
-		}
-		want = &sum
-	}
-
-	fd := &fileData{frag: noIndex}
-	ino.data = fd
 	bs := int64(w.s.BlockSize)
 	nblocks, tail := n.size/bs, n.size%bs
 	if tail > 0 && w.s.NoFragments {
 		nblocks, tail = nblocks+1, 0
 	}
-	fd.sizes = make([]uint32, nblocks)
+	si := w.sizes[n.size]
+	dedup := !w.s.NoDedup && si.count > 1
+	var want uint64
+	hashed := false
+	if dedup && nblocks > 0 && si.stored {
+		key, err := w.hashFile(n)
+		if err != nil {
+			return err
+		}
+		if same, err := w.duplicate(i, key, nil); same || err != nil {
+			if same {
+				p.skipped.Add(n.size)
+			}
+			return err
+		}
+		want, hashed = key, true
+	}
 
 	rc, err := n.open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	h := sha256.New()
+	if nblocks == 0 {
+		// The whole file is its tail: read it once, then either find it is
+		// a duplicate or pack it.
+		w.buf = grow(w.buf, int(tail))
+		data := w.buf[:tail]
+		if err := readFull(rc, data, n.size); err != nil {
+			return err
+		}
+		if err := w.atEnd(rc, n.size); err != nil {
+			return err
+		}
+		var key uint64
+		if dedup {
+			key = w.hashBytes(data)
+			if same, err := w.duplicate(i, key, data); same || err != nil {
+				if same {
+					p.skipped.Add(n.size)
+				}
+				return err
+			}
+		}
+		d := w.newFileData(i, 0)
+		if err := w.packTail(ctx, p, d, data); err != nil {
+			return err
+		}
+		if dedup {
+			w.remember(i, key)
+		}
+		return nil
+	}
+
+	d := w.newFileData(i, int(nblocks))
+	if dedup {
+		w.hash.Reset()
+	}
 	remaining := n.size
-	for i := range nblocks {
+	for k := range nblocks {
 		b, err := p.get(ctx)
 		if err != nil {
 			return err
@@ -286,45 +429,104 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, ino *inode) error {
 		}
 		remaining -= int64(len(b.raw))
 		if dedup {
-			h.Write(b.raw)
+			w.hash.Write(b.raw)
 		}
-		b.file, b.index = fd, int(i)
+		b.file, b.index = d, int(k)
 		p.submit(b)
 	}
 	if tail > 0 {
-		frag, err := p.fragmentRoom(ctx, int(tail))
-		if err != nil {
-			return err
-		}
-		off := len(frag.raw)
-		frag.raw = frag.raw[:off+int(tail)]
-		if err := readFull(rc, frag.raw[off:], n.size); err != nil {
+		w.buf = grow(w.buf, int(tail))
+		data := w.buf[:tail]
+		if err := readFull(rc, data, n.size); err != nil {
 			return err
 		}
 		if dedup {
-			h.Write(frag.raw[off:])
+			w.hash.Write(data)
 		}
-		if allZero(frag.raw[off:]) {
-			frag.raw = frag.raw[:off]
-			fd.tailHole = uint32(tail)
-		} else {
-			fd.frag, fd.fragOffset = uint32(frag.frag), uint32(off)
+		if err := w.packTail(ctx, p, d, data); err != nil {
+			return err
 		}
 	}
-	var probe [1]byte
-	if k, err := io.ReadFull(rc, probe[:]); k > 0 {
-		return fmt.Errorf("file grew beyond its size of %d bytes while being read", n.size)
-	} else if err != io.EOF {
-		return fmt.Errorf("read: %w", err)
+	if err := w.atEnd(rc, n.size); err != nil {
+		return err
 	}
 	if dedup {
-		var sum [sha256.Size]byte
-		h.Sum(sum[:0])
-		if want != nil && sum != *want {
+		w.sum = w.hash.Sum(w.sum[:0])
+		key := binary.LittleEndian.Uint64(w.sum)
+		if hashed && key != want {
 			return errors.New("file changed while being read")
 		}
-		w.dedup[dedupKey{n.size, sum}] = ino
-		w.sizeSeen[n.size] = true
+		w.remember(i, key)
+	}
+	return nil
+}
+
+// newFileData gives the file at index i data of nblocks blocks.
+func (w *writer) newFileData(i int32, nblocks int) *fileData {
+	w.order[i].aux = int32(len(w.files))
+	w.files = append(w.files, fileData{first: uint32(w.usedBlocks), count: uint32(nblocks), frag: noIndex})
+	w.usedBlocks += nblocks
+	return &w.files[len(w.files)-1]
+}
+
+// packTail puts a file's tail into a fragment block, or stores an all-zero
+// tail as a hole.
+func (w *writer) packTail(ctx context.Context, p *pipeline, d *fileData, data []byte) error {
+	if allZero(data) {
+		d.tailHole = uint32(len(data))
+		return nil
+	}
+	return p.addTail(ctx, d, data)
+}
+
+// duplicate looks for a stored file with the contents of the file at index
+// i, whose hash prefix is key and, when already read, whose bytes are data;
+// when it finds one, the file shares its data.
+func (w *writer) duplicate(i int32, key uint64, data []byte) (bool, error) {
+	prev, ok := w.dedup[key]
+	if !ok {
+		return false, nil
+	}
+	n, pn := w.order[i].node, w.order[prev].node
+	if pn.size != n.size {
+		return false, nil
+	}
+	var same bool
+	var err error
+	if data != nil {
+		same, err = w.sameAs(pn, data)
+	} else {
+		same, err = w.sameContents(n, pn)
+	}
+	if err != nil {
+		return false, fmt.Errorf("compare with %s: %w", w.pathOf(prev), err)
+	}
+	if same {
+		w.order[i].aux = w.order[prev].aux
+		w.stats.Duplicates++
+		return true, nil
+	}
+	return false, nil
+}
+
+// remember records the file at index i, stored, as a candidate for later
+// duplicates.
+func (w *writer) remember(i int32, key uint64) {
+	if _, ok := w.dedup[key]; !ok {
+		w.dedup[key] = i
+	}
+	size := w.order[i].node.size
+	si := w.sizes[size]
+	si.stored = true
+	w.sizes[size] = si
+}
+
+// atEnd checks that r has nothing left: more means the file grew.
+func (w *writer) atEnd(r io.Reader, size int64) error {
+	if k, err := io.ReadFull(r, w.probe[:]); k > 0 {
+		return fmt.Errorf("file grew beyond its size of %d bytes while being read", size)
+	} else if err != io.EOF {
+		return fmt.Errorf("read: %w", err)
 	}
 	return nil
 }
@@ -340,28 +542,69 @@ func readFull(r io.Reader, b []byte, size int64) error {
 	return nil
 }
 
-func hashFile(n *Node) ([sha256.Size]byte, error) {
-	var sum [sha256.Size]byte
+// grow returns b with room for n bytes.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b
+}
+
+// hashBytes returns the dedup key of contents already read.
+func (w *writer) hashBytes(data []byte) uint64 {
+	w.hash.Reset()
+	w.hash.Write(data)
+	w.sum = w.hash.Sum(w.sum[:0])
+	return binary.LittleEndian.Uint64(w.sum)
+}
+
+// hashFile reads n through and returns its dedup key.
+func (w *writer) hashFile(n *Node) (uint64, error) {
 	rc, err := n.open()
 	if err != nil {
-		return sum, err
+		return 0, err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	k, err := io.Copy(h, rc)
+	w.hash.Reset()
+	w.buf = grow(w.buf, readChunk)
+	k, err := io.CopyBuffer(hashWriter{w.hash}, rc, w.buf[:readChunk])
 	if err != nil {
-		return sum, fmt.Errorf("read: %w", err)
+		return 0, fmt.Errorf("read: %w", err)
 	}
 	if k != n.size {
-		return sum, fmt.Errorf("file has %d bytes, not its size of %d, while being read", k, n.size)
+		return 0, fmt.Errorf("file has %d bytes, not its size of %d, while being read", k, n.size)
 	}
-	h.Sum(sum[:0])
-	return sum, nil
+	w.sum = w.hash.Sum(w.sum[:0])
+	return binary.LittleEndian.Uint64(w.sum), nil
+}
+
+// hashWriter hides the hash's other methods, so io.CopyBuffer uses the
+// buffer it is given.
+type hashWriter struct{ h hash.Hash }
+
+func (h hashWriter) Write(p []byte) (int, error) { return h.h.Write(p) }
+
+// readChunk is how much of a file is read at once to hash or compare it.
+const readChunk = 64 << 10
+
+// sameAs reports whether the file n holds exactly data.
+func (w *writer) sameAs(n *Node, data []byte) (bool, error) {
+	rc, err := n.open()
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	w.cmp = grow(w.cmp, len(data)+1)
+	k, err := io.ReadFull(rc, w.cmp[:len(data)+1])
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return false, err
+	}
+	return k == len(data) && bytes.Equal(w.cmp[:k], data), nil
 }
 
 // sameContents compares two files byte by byte: a matching size and hash
 // make a duplicate likely, this makes it certain.
-func sameContents(a, b *Node) (bool, error) {
+func (w *writer) sameContents(a, b *Node) (bool, error) {
 	ra, err := a.open()
 	if err != nil {
 		return false, err
@@ -372,12 +615,13 @@ func sameContents(a, b *Node) (bool, error) {
 		return false, err
 	}
 	defer rb.Close()
-	const chunk = 64 << 10
-	bufA, bufB := make([]byte, chunk), make([]byte, chunk)
+	w.buf = grow(w.buf, readChunk)
+	w.cmp = grow(w.cmp, readChunk)
+	bufA, bufB := w.buf[:readChunk], w.cmp[:readChunk]
 	for {
 		na, errA := io.ReadFull(ra, bufA)
 		nb, errB := io.ReadFull(rb, bufB)
-		if na != nb || string(bufA[:na]) != string(bufB[:nb]) {
+		if na != nb || !bytes.Equal(bufA[:na], bufB[:nb]) {
 			return false, nil
 		}
 		endA := errors.Is(errA, io.EOF) || errors.Is(errA, io.ErrUnexpectedEOF)

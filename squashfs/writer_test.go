@@ -159,13 +159,15 @@ func TestWriteErrors(t *testing.T) {
 		{
 			name: "duplicate candidate changed",
 			build: func(t *testing.T, tree *Tree) {
-				require.NoError(t, tree.AddBytes("a", Attr{}, []byte("0123456789")))
+				// A file of whole blocks is hashed before it is stored.
+				require.NoError(t, tree.AddBytes("a", Attr{}, make([]byte, 5000)))
 				calls := 0
-				require.NoError(t, tree.AddFile("b", Attr{}, 10, func() (io.ReadCloser, error) {
+				require.NoError(t, tree.AddFile("b", Attr{}, 5000, func() (io.ReadCloser, error) {
 					calls++
-					return io.NopCloser(strings.NewReader(fmt.Sprintf("%010d", calls))), nil
+					return io.NopCloser(strings.NewReader(fmt.Sprintf("%05000d", calls))), nil
 				}))
 			},
+			opts: Options{BlockSize: 4096},
 			want: "/b: file changed while being read",
 		},
 		{
