@@ -31,6 +31,8 @@ type Options struct {
 	Workers int
 	// Progress is called as data is written.
 	Progress func(squashfs.Progress)
+	// Cache keeps compressed blocks for the next build (squashfs.Options).
+	Cache squashfs.Cache
 	// SkipChecks writes the image even when portabled would refuse it. It
 	// exists to test what portabled does with bad images; never ship one.
 	SkipChecks bool
@@ -100,6 +102,7 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 	out := filepath.Join(outDir, spec.FileName())
 	stats, err := squashfs.WriteFile(ctx, out, tree, squashfs.Options{
 		Compressor: comp, BlockSize: bs, Workers: opts.Workers, ModTime: opts.ModTime, Progress: opts.Progress,
+		Cache: opts.Cache,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", out, err)

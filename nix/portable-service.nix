@@ -4,12 +4,21 @@
 # closureInfo over the units, contents and symlink objects, as nixpkgs'
 # image holds the closure of its root file system and contents.
 { pkgs, mkportable }:
+#
+# cacheDir, a string naming a directory outside the store (not a path,
+# which Nix would copy in), passes --cache to mkportable: blocks compressed
+# by an earlier build are reused and the image is the same bytes. The
+# sandbox hides the directory unless it is let in and writable by the build
+# users, e.g. `nix build --option extra-sandbox-paths /var/cache/mkportable`
+# with the directory mode 1777; without that, leave cacheDir null (the
+# default), since a cache only makes builds faster.
 args@{
   pname,
   version,
   units,
   symlinks ? [ ],
   contents ? [ ],
+  cacheDir ? null,
   ...
 }:
 let
@@ -33,6 +42,8 @@ pkgs.runCommand "${pname}-img-${version}"
     ln -s ${closure} build/closure-info
     cp "$specJSONPath" build/spec.json
     # stdenv sets SOURCE_DATE_EPOCH=315532800, which mkportable honours.
-    mkportable build build/spec.json -o $out
+    mkportable build build/spec.json -o $out ${
+      lib.optionalString (cacheDir != null) "--cache ${lib.escapeShellArg cacheDir}"
+    }
     mkportable inspect $out/${pname}_${version}.raw
   ''

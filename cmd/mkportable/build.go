@@ -45,6 +45,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	blockSize := fs.String("block-size", "", "squashfs block size (default 1M)")
 	jobs := fs.Int("jobs", 0, "compression workers (default: all cores)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	cacheDir := cacheFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return usageError(err)
@@ -115,7 +116,12 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	start := time.Now()
-	res, err := builder.Build(ctx, spec, *outDir, builder.Options{ModTime: modTime, Workers: *jobs})
+	cache, cacheDone, err := openCache(*cacheDir)
+	if err != nil {
+		return fail(2, err)
+	}
+	defer cacheDone()
+	res, err := builder.Build(ctx, spec, *outDir, builder.Options{ModTime: modTime, Workers: *jobs, Cache: cache})
 	if err != nil {
 		return fail(1, err)
 	}

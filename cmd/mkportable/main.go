@@ -4,6 +4,7 @@
 //	mkportable squash SRC OUT [flags]       write a squashfs image of a directory
 //	mkportable build SPEC.json -o DIR       build NAME_VERSION.raw from a spec
 //	mkportable inspect IMAGE.raw [--json]   show what portabled will see, and its objections
+//	mkportable cache stats|prune            show or trim the block cache of --cache DIR
 package main
 
 import (
@@ -27,6 +28,7 @@ func commands() map[string]command {
 		"squash":  {"write a squashfs image of a directory (a drop-in for mksquashfs -all-root)", runSquash},
 		"build":   {"build NAME_VERSION.raw, a portable service image, from a spec", runBuild},
 		"inspect": {"show an image as portabled sees it, and every problem it would refuse", runInspect},
+		"cache":   {"show or prune the cache of compressed blocks that --cache keeps", runCache},
 	}
 }
 
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: mkportable COMMAND [ARGS]")
 	fmt.Fprintln(w)
-	for _, name := range []string{"build", "inspect", "squash"} {
+	for _, name := range []string{"build", "cache", "inspect", "squash"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w)

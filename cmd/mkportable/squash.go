@@ -32,6 +32,7 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	noFragments := fs.Bool("no-fragments", false, "store file tails as blocks of their own instead of packing them")
 	noDedup := fs.Bool("no-dedup", false, "store duplicate files once each instead of sharing their data")
 	quiet := fs.Bool("quiet", false, "print neither progress nor the summary")
+	cacheDir := cacheFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return usageError(err)
@@ -50,6 +51,13 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	opts.KeepOwners, opts.Xattrs = *keepOwners, *xattrs
 	opts.NoFragments, opts.NoDedup = *noFragments, *noDedup
+	cache, cacheDone, err := openCache(*cacheDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "mkportable squash: %v\n", err)
+		return 2
+	}
+	defer cacheDone()
+	opts.Cache = cache
 
 	if info, err := os.Stat(src); err != nil {
 		fmt.Fprintf(stderr, "mkportable squash: source: %v\n", err)
