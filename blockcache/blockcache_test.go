@@ -71,7 +71,9 @@ func TestPruneEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 // tree is a tree of text files, data blocks and fragments; changed alters
-// one file of a megabyte and one directory's files.
+// one byte of a file of a megabyte and replaces one directory of the 20 by
+// another of a new name and new contents, as a new version of a store
+// path does.
 func tree(t testing.TB, changed bool) *squashfs.Tree {
 	tr := squashfs.NewTree()
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -89,11 +91,14 @@ func tree(t testing.TB, changed bool) *squashfs.Tree {
 	require.NoError(t, tr.AddBytes("big", squashfs.Attr{Mode: 0o644}, big))
 	for d := range 20 {
 		dir := fmt.Sprintf("dir%02d", d)
+		if changed && d == 7 {
+			dir = "dir07-v2"
+		}
 		require.NoError(t, tr.Mkdir(dir, squashfs.Attr{Mode: 0o755}))
 		for f := range 50 {
 			data := text(rng.IntN(8000))
 			if changed && d == 7 {
-				data = append(data, "v2"...)
+				data = append(data[:len(data)/2], "v2"...)
 			}
 			require.NoError(t, tr.AddBytes(fmt.Sprintf("%s/%d", dir, f), squashfs.Attr{Mode: 0o644}, data))
 		}
@@ -132,6 +137,9 @@ func TestRebuildMatchesColdBuild(t *testing.T) {
 	changed, stats := build(t, tree(t, true), d)
 	require.Equal(t, changedCold, changed)
 	t.Logf("rebuild: %d blocks from the cache, %d compressed", stats.CacheHits, stats.CacheMisses)
+	// Packed first-fit, as mksquashfs packs, most fragment blocks after the
+	// changed directory differ: that gave 18 hits and 29 misses here; this
+	// packing gives 39 and 15.
 	require.Greater(t, stats.CacheHits, 2*stats.CacheMisses)
 }
 

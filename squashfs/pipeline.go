@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync"
 	"sync/atomic"
 )
@@ -43,6 +42,9 @@ type pipeline struct {
 	frag    *block     // fragment block being filled, if any
 	tails   []fragTail // the tails in it
 	nfrags  int
+	// tailScore is the score of the file being read: a hash of its path,
+	// which a change to its contents leaves alone.
+	tailScore uint32
 
 	skipped atomic.Int64 // bytes of duplicate files, for progress
 }
@@ -75,16 +77,17 @@ func (p *pipeline) submit(b *block) {
 // change to a few files changes a few fragment blocks and a Cache holds
 // the others. When the next tail does not fit, the block ends after the
 // tail, among those ending in its last quarter, with the highest score (a
-// hash of its bytes): a tail that grows or shrinks a little moves no cut.
-// Some tails are anchors, which end their block at once: the cuts after
-// an anchor depend on nothing before it, so two packings that went apart
-// (files added or removed) are in step again from the next anchor on.
+// hash of the file's path): a file whose contents change, or whose tail
+// grows or shrinks a little, moves no cut. Some tails are anchors, which
+// end their block at once: the cuts after an anchor depend on nothing
+// before it, so two packings that went apart (files added, removed or
+// grown a lot) are in step again from the next anchor on.
 
 // fragTail is a tail in the fragment block being filled.
 type fragTail struct {
 	d     *fileData
 	end   int    // offset in the block just past the tail
-	score uint32 // crc32 of the tail's bytes
+	score uint32 // a hash of the file's path
 }
 
 // addTail packs data, the tail of the file whose data is d, into the
@@ -107,11 +110,11 @@ func (p *pipeline) addTail(ctx context.Context, d *fileData, data []byte) error 
 	}
 	d.frag, d.fragOffset = uint32(p.frag.frag), uint32(len(p.frag.raw))
 	p.frag.raw = append(p.frag.raw, data...)
-	score := crc32.ChecksumIEEE(data)
+	score := p.tailScore
 	p.tails = append(p.tails, fragTail{d: d, end: len(p.frag.raw), score: score})
 	// An anchor ends the block whatever its fill (unless it is nearly
-	// empty): anchors depend only on the tails' bytes, so every packing
-	// is back in step after the next one.
+	// empty): anchors depend only on paths and tail sizes, so every
+	// packing is back in step after the next one.
 	if uint64(score) < uint64(len(data))<<32/uint64(anchorBlocks*bs) && len(p.frag.raw) >= bs/8 {
 		p.submit(p.frag)
 		p.frag, p.tails = nil, p.tails[:0]
@@ -124,7 +127,7 @@ func (p *pipeline) addTail(ctx context.Context, d *fileData, data []byte) error 
 // change to the tails costs the blocks from the anchor before it to the
 // one after (about twice this, recompressed with a Cache); each anchor
 // costs half an empty block on average.
-const anchorBlocks = 8
+const anchorBlocks = 2
 
 func (p *pipeline) newFragment(ctx context.Context) (*block, error) {
 	b, err := p.get(ctx)
@@ -234,25 +237,64 @@ func (w *writer) writeData(ctx context.Context) error {
 
 // produce reads every regular file, in walk order, into the pipeline.
 func (w *writer) produce(ctx context.Context, p *pipeline) error {
-	for i := range w.order {
-		ino := &w.order[i]
-		if ino.node.mode.Type() != 0 {
-			continue
-		}
-		w.stats.Files++
-		if ino.node.size == 0 {
-			w.newFileData(int32(i), 0)
-			continue
-		}
-		if err := w.storeFile(ctx, p, int32(i)); err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			return fmt.Errorf("%s: %w", w.pathOf(int32(i)), err)
-		}
+	if err := w.produceDir(ctx, p, 0, pathHashSeed); err != nil {
+		return err
 	}
 	p.flushFragment()
 	return nil
+}
+
+// produceDir reads the files under the directory at index di, whose path
+// hashes to h.
+func (w *writer) produceDir(ctx context.Context, p *pipeline, di int32, h uint64) error {
+	d := &w.dirs[w.order[di].aux]
+	for k, name := range d.names {
+		i := d.kids[k]
+		ino := &w.order[i]
+		ch := pathHash(h, name)
+		switch {
+		case ino.node.IsDir():
+			if err := w.produceDir(ctx, p, i, ch); err != nil {
+				return err
+			}
+		case ino.node.mode.Type() != 0 || ino.aux >= 0:
+			// Not a regular file, or a hard link to one stored already.
+		case ino.node.size == 0:
+			w.stats.Files++
+			w.newFileData(i, 0)
+		default:
+			w.stats.Files++
+			p.tailScore = uint32(mix64(ch) >> 32)
+			if err := w.storeFile(ctx, p, i); err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				return fmt.Errorf("%s: %w", w.pathOf(i), err)
+			}
+		}
+	}
+	return nil
+}
+
+// pathHash extends the FNV-1a hash h of a directory's path by one name.
+func pathHash(h uint64, name string) uint64 {
+	h = (h ^ '/') * 1099511628211
+	for i := range len(name) {
+		h = (h ^ uint64(name[i])) * 1099511628211
+	}
+	return h
+}
+
+const pathHashSeed = 14695981039346656037
+
+// mix64 spreads every bit of h over all of its bits (MurmurHash3's
+// finalizer): FNV's top bits barely depend on a name's last bytes.
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	return h ^ h>>33
 }
 
 // compress fills in how b is stored: as a hole, compressed, or raw when
