@@ -1,43 +1,223 @@
 #!/usr/bin/env bash
-# Side-by-side: mkportable squash against mksquashfs on the same tree, the
-# Go toolchain's own GOROOT by default (about 240 MB, 16,700 entries). Both
-# get two workers and the same block size and compressor; it prints wall
-# time, image size and peak RSS, and each as a ratio ours / mksquashfs.
-# Both runs happen back to back in one invocation, so the ratios compare
-# like with like on a noisy machine.
+# make bench: mkportable against mksquashfs (and unsquashfs) on every corpus
+# a fresh machine can make, side by side in one run, printed as one table
+# of ratios (ours / theirs: wall time, CPU time, image size, peak RSS) with
+# the targets of issue 12 beside them.
+#
+#   BENCH=full        also the heavy corpora: a Debian root (mmdebstrap),
+#                     an npm tree (the npm registry), 10^6 small files
+#   BENCH_ONLY=a,b    only these corpora (goroot, zstd, small, random,
+#                     sparse, cache, debian, npm, small1m)
+#   BENCH_ROUNDS=N    run each pair N times, interleaved, and keep the
+#                     fastest of each (default 1)
+#   JOBS=N            workers for both tools (default 2)
+#
+# Corpora are made once and kept under .cache/bench. Both tools get the
+# same block size, compressor and number of workers; each pair runs back
+# to back, so a ratio compares like with like on a noisy machine (the load
+# average is printed with each table). A reader line comes from
+# scripts/bench-reader.sh when that script exists: it is called with an
+# image and the tree it was made from, and prints table rows.
 set -euo pipefail
 
-src=${1:-$(go env GOROOT)}
+cd "$(dirname "$0")/.."
+cache=$PWD/.cache/bench
 jobs=${JOBS:-2}
+rounds=${BENCH_ROUNDS:-1}
+mode=${BENCH:-default}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+mkdir -p "$cache"
 
-command -v mksquashfs >/dev/null || { echo "bench: mksquashfs is missing (apt-get install squashfs-tools)" >&2; exit 1; }
+for tool in mksquashfs unsquashfs; do
+	command -v $tool >/dev/null || { echo "bench: $tool is missing (apt-get install squashfs-tools)" >&2; exit 1; }
+done
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 
 go build -trimpath -o "$work/mkportable" ./cmd/mkportable
+ours=$work/mkportable
 
-# measure NAME IMAGE CMD...: runs CMD under GNU time and records seconds,
-# bytes and peak KiB in $work/NAME.
-measure() {
-	local name=$1 image=$2
-	shift 2
-	rm -f "$image"
-	sync
-	/usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >/dev/null
-	read -r secs rss <"$work/$name.time"
-	echo "$secs $(stat -c %s "$image") $rss" >"$work/$name"
+want() { # want NAME: is corpus NAME part of this run?
+	local name=$1
+	if [ -n "${BENCH_ONLY:-}" ]; then
+		[[ ",$BENCH_ONLY," == *",$name,"* ]]
+		return
+	fi
+	case $name in
+	debian | npm | small1m) [ "$mode" = full ] ;;
+	*) true ;;
+	esac
 }
 
-echo "tree: $src ($(du -sh --apparent-size "$src" | cut -f1), $(find "$src" | wc -l) entries), $jobs workers, xz, 1 MiB blocks"
-measure mksquashfs "$work/theirs.sqfs" mksquashfs "$src" "$work/theirs.sqfs" -comp xz -b 1M -all-root -processors "$jobs" -no-progress -quiet
-measure mkportable "$work/ours.sqfs" "$work/mkportable" squash "$src" "$work/ours.sqfs" --compression xz --block-size 1M --jobs "$jobs" --quiet
+# measure KEY IMAGE CMD...: runs CMD under GNU time, keeps the fastest
+# round's wall seconds, CPU seconds, image bytes and peak KiB in
+# $work/KEY.
+measure() {
+	local key=$1 image=$2
+	shift 2
+	[ -n "$image" ] && rm -f "$image"
+	sync
+	/usr/bin/time -f '%e %U %S %M' -o "$work/$key.t" "$@" >/dev/null
+	local secs user sys rss size=0
+	read -r secs user sys rss <"$work/$key.t"
+	[ -n "$image" ] && size=$(stat -c %s "$image")
+	local cpu
+	cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+	if [ -f "$work/$key" ]; then
+		local old
+		read -r old _ <"$work/$key"
+		awk -v a="$secs" -v b="$old" 'BEGIN { exit !(a < b) }' || return 0
+	fi
+	echo "$secs $cpu $size $rss" >"$work/$key"
+}
 
-read -r t1 s1 r1 <"$work/mksquashfs"
-read -r t2 s2 r2 <"$work/mkportable"
-awk -v t1="$t1" -v s1="$s1" -v r1="$r1" -v t2="$t2" -v s2="$s2" -v r2="$r2" 'BEGIN {
-	printf "%-12s %10s %14s %14s\n", "", "time (s)", "size (bytes)", "peak RSS (KiB)"
-	printf "%-12s %10.2f %14d %14d\n", "mksquashfs", t1, s1, r1
-	printf "%-12s %10.2f %14d %14d\n", "mkportable", t2, s2, r2
-	printf "%-12s %9.2fx %13.3fx %13.2fx\n", "ours/theirs", t2 / t1, s2 / s1, r2 / r1
-}'
+rows=$work/rows
+: >"$rows"
+# row CORPUS THEIRS OURS TARGETS: a line per measure of the pair.
+# TARGETS is "time size rss" maxima of ours/theirs, "-" for none.
+row() {
+	local corpus=$1 theirs=$2 ours=$3 tt=$4 ts=$5 tr=$6
+	local a b
+	read -r -a a <"$work/$theirs"
+	read -r -a b <"$work/$ours"
+	echo "$corpus|time (s)|${a[0]}|${b[0]}|$tt" >>"$rows"
+	echo "$corpus|cpu (s)|${a[1]}|${b[1]}|-" >>"$rows"
+	[ "${a[2]}" != 0 ] && echo "$corpus|size (B)|${a[2]}|${b[2]}|$ts" >>"$rows"
+	echo "$corpus|rss (KiB)|${a[3]}|${b[3]}|$tr" >>"$rows"
+}
+
+# pair KEY ARGS-MKSQUASHFS -- ARGS-MKPORTABLE: both tools on one source,
+# interleaved for BENCH_ROUNDS rounds.
+pair() {
+	local key=$1 src=$2
+	shift 2
+	local theirs=() oursargs=()
+	while [ "$1" != -- ]; do theirs+=("$1"); shift; done
+	shift
+	oursargs=("$@")
+	for _ in $(seq "$rounds"); do
+		measure "$key.theirs" "$work/$key.theirs.sqfs" mksquashfs "$src" "$work/$key.theirs.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M "${theirs[@]}"
+		measure "$key.ours" "$work/$key.ours.sqfs" "$ours" squash "$src" "$work/$key.ours.sqfs" --quiet --jobs "$jobs" "${oursargs[@]}"
+	done
+}
+
+reader() { # reader IMAGE SRC: the reader's rows, when the hook exists
+	if [ -x scripts/bench-reader.sh ]; then
+		scripts/bench-reader.sh "$1" "$2" >>"$rows"
+	fi
+}
+
+echo "bench: $mode run, $jobs workers, $rounds round(s), $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if want goroot; then
+	src=$(go env GOROOT)
+	pair goroot "$src" -comp xz -- --compression xz
+	measure goroot.bcj "$work/goroot.bcj.sqfs" mksquashfs "$src" "$work/goroot.bcj.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp xz -Xbcj x86
+	row "GOROOT xz" goroot.theirs goroot.ours 0.80 1.00 -
+	row "GOROOT xz vs -Xbcj x86" goroot.bcj goroot.ours - 1.00 -
+	reader "$work/goroot.ours.sqfs" "$src"
+fi
+
+if want zstd; then
+	src=$(go env GOROOT)
+	pair zstd15 "$src" -comp zstd -Xcompression-level 15 -- --compression zstd
+	measure zstd19.theirs "$work/zstd19.sqfs" mksquashfs "$src" "$work/zstd19.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp zstd -Xcompression-level 19
+	row "GOROOT zstd vs level 15" zstd15.theirs zstd15.ours 1.00 1.00 -
+	row "GOROOT zstd vs level 19" zstd19.theirs zstd15.ours - - -
+fi
+
+if want small; then
+	[ -d "$cache/small-1e5" ] || { go run scripts/gentree.go "$cache/small-1e5.tmp" 100000 && mv "$cache/small-1e5.tmp" "$cache/small-1e5"; }
+	pair small "$cache/small-1e5" -comp xz -- --compression xz
+	row "10^5 small files" small.theirs small.ours 1.00 - 1.00
+fi
+
+if want small1m; then
+	[ -d "$cache/small-1e6" ] || { go run scripts/gentree.go "$cache/small-1e6.tmp" 1000000 && mv "$cache/small-1e6.tmp" "$cache/small-1e6"; }
+	pair small1m "$cache/small-1e6" -comp xz -- --compression xz
+	row "10^6 small files" small1m.theirs small1m.ours - - 300MB
+fi
+
+if want random; then
+	mkdir -p "$cache/random"
+	[ -s "$cache/random/random.bin" ] || head -c 256M /dev/urandom >"$cache/random/random.bin"
+	pair random "$cache/random" -comp xz -- --compression xz
+	row "256 MiB random" random.theirs random.ours - 1.00 -
+fi
+
+if want sparse; then
+	mkdir -p "$cache/sparse"
+	if [ ! -s "$cache/sparse/disk.img" ]; then
+		truncate -s 8G "$cache/sparse/disk.img"
+		for at in 0 1000 5000 8000; do
+			head -c 4M "$(go env GOROOT)/bin/go" | dd of="$cache/sparse/disk.img" bs=1M seek="$at" conv=notrunc status=none
+		done
+	fi
+	pair sparse "$cache/sparse" -comp xz -- --compression xz
+	row "8 GiB sparse file" sparse.theirs sparse.ours - 1.00 -
+fi
+
+if want cache; then
+	# A cold build of a copy of GOROOT with an empty cache; then one file of
+	# 1 MB and about 5% of the files change, and the rebuild with the cache
+	# must take at most 10% of the cold build's time and give the bytes of a
+	# cold build of the changed tree.
+	tree=$work/cache-tree
+	cp -a "$(go env GOROOT)" "$tree"
+	measure cache.cold "$work/cache.cold.sqfs" "$ours" squash "$tree" "$work/cache.cold.sqfs" --quiet --jobs "$jobs" --cache "$work/blocks"
+	big=$(find "$tree" -type f -size +1M -size -2M | sort | head -1)
+	printf 'changed' | dd of="$big" bs=1 seek=100000 conv=notrunc status=none
+	total=$(find "$tree" -type f | wc -l)
+	find "$tree/src" -type f | sort | awk -v n="$total" 'NR <= n / 20' | while read -r f; do echo "// changed" >>"$f"; done
+	measure cache.warm "$work/cache.warm.sqfs" "$ours" squash "$tree" "$work/cache.warm.sqfs" --quiet --jobs "$jobs" --cache "$work/blocks"
+	measure cache.check "$work/cache.check.sqfs" "$ours" squash "$tree" "$work/cache.check.sqfs" --quiet --jobs "$jobs"
+	same=no
+	[ "$(sha256sum <"$work/cache.warm.sqfs")" = "$(sha256sum <"$work/cache.check.sqfs")" ] && same=yes
+	read -r -a c <"$work/cache.cold"
+	read -r -a h <"$work/cache.warm"
+	echo "rebuild with --cache (vs cold)|time (s)|${c[0]}|${h[0]}|0.10" >>"$rows"
+	echo "rebuild with --cache (vs cold)|same bytes as cold|-|$same|yes" >>"$rows"
+	rm -rf "$tree"
+fi
+
+if want debian; then
+	if [ ! -d "$cache/debian" ]; then
+		command -v mmdebstrap >/dev/null || { echo "bench: mmdebstrap is missing (apt-get install mmdebstrap)" >&2; exit 1; }
+		mmdebstrap --mode=root --variant=standard --include=python3,nginx,postgresql bookworm "$cache/debian.tmp" >"$work/mmdebstrap.log" 2>&1 ||
+			{ tail "$work/mmdebstrap.log" >&2; exit 1; }
+		mv "$cache/debian.tmp" "$cache/debian"
+	fi
+	pair debian "$cache/debian" -comp xz -- --compression xz --keep-owners
+	measure debian.bcj "$work/debian.bcj.sqfs" mksquashfs "$cache/debian" "$work/debian.bcj.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp xz -Xbcj x86
+	row "Debian root xz" debian.theirs debian.ours 0.80 1.00 -
+	row "Debian root vs -Xbcj x86" debian.bcj debian.ours - 1.00 -
+	reader "$work/debian.ours.sqfs" "$cache/debian"
+fi
+
+if want npm; then
+	if [ ! -d "$cache/npm" ]; then
+		command -v npm >/dev/null || { echo "bench: npm is missing (apt-get install npm)" >&2; exit 1; }
+		mkdir -p "$cache/npm.tmp"
+		(cd "$cache/npm.tmp" && npm init -y >/dev/null && npm install --no-audit --no-fund --ignore-scripts typescript eslint webpack @babel/core jest react next >/dev/null)
+		mv "$cache/npm.tmp" "$cache/npm"
+	fi
+	pair npm "$cache/npm" -comp xz -- --compression xz
+	measure npm.bcj "$work/npm.bcj.sqfs" mksquashfs "$cache/npm" "$work/npm.bcj.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp xz -Xbcj x86
+	row "npm tree xz" npm.theirs npm.ours 0.80 1.00 -
+	row "npm tree vs -Xbcj x86" npm.bcj npm.ours - 1.00 -
+fi
+
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -F'|' '
+function ratio(a, b) { return (a + 0 > 0) ? sprintf("%.3fx", b / a) : "-" }
+BEGIN {
+	printf "%-32s %-18s %14s %14s %9s %9s %s\n", "corpus", "measure", "theirs", "ours", "ratio", "target", ""
+}
+{
+	r = ratio($3, $4); verdict = ""
+	if ($5 ~ /^[0-9.]+$/ && r != "-") verdict = (($4 / $3) <= $5) ? "meets" : "MISSES"
+	if ($5 == "yes") { r = $4; verdict = ($4 == "yes") ? "meets" : "MISSES" }
+	if ($5 ~ /MB$/) { r = sprintf("%d MB", $4 / 1024); verdict = ($4 / 1024 <= $5 + 0) ? "meets" : "MISSES" }
+	target = ($5 == "-") ? "" : ($5 ~ /^[0-9.]+$/ || $5 ~ /MB$/ ? "<= " $5 ($5 ~ /MB$/ ? "" : "x") : $5)
+	printf "%-32s %-18s %14s %14s %9s %9s %s\n", $1, $2, $3, $4, r, target, verdict
+}' "$rows"

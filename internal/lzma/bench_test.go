@@ -2,6 +2,7 @@ package lzma
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,4 +52,23 @@ func benchEncode(b *testing.B, opts Options) {
 		}
 	}
 	b.ReportMetric(float64(size)/float64(len(chunks)<<20), "ratio")
+}
+
+// BenchmarkIncompressible is the estimate on 1 MiB of random bytes (the
+// whole block is read) and of the toolchain (it stops at the first
+// segment): the price every block pays before the encoder.
+func BenchmarkIncompressible(b *testing.B) {
+	random := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	for name, data := range map[string][]byte{"random": random, "toolchain": benchInput(b)[0]} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				Incompressible(data)
+			}
+		})
+	}
 }

@@ -26,7 +26,10 @@ import (
 // Repeats are found at any distance by hashing every fourth position's
 // next four bytes into a table of anchors and looking up every position:
 // a repeat of 7 bytes or more contains an anchor and is found unless a
-// later anchor took its slot; shorter ones are found often. Near repeats
+// later anchor took its slot; shorter ones are found often. The table is
+// small (64 KiB, so it stays in cache) and keeps anchors of about the last
+// 64 KiB, but a long repeat from further back needs only one anchor of its
+// many to survive, and is then followed to its end. Near repeats
 // missed that way are what text and code are made of, and those also
 // skew the byte statistics far past the threshold.
 //
@@ -44,7 +47,7 @@ func Incompressible(b []byte) bool {
 const (
 	minEstimate = 64 << 10
 	segment     = 16 << 10
-	anchorBits  = 16
+	anchorBits  = 14
 	anchorStep  = 4
 	// Gains are in 1/65536 bits (fixed point), so the decision is the same
 	// on every platform.
