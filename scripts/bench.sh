@@ -165,7 +165,7 @@ if want cache; then
 	tree=$work/cache-tree
 	cp -a "$(go env GOROOT)" "$tree"
 	measure cache.cold "$work/cache.cold.sqfs" "$ours" squash "$tree" "$work/cache.cold.sqfs" --quiet --jobs "$jobs" --cache "$work/blocks"
-	big=$(find "$tree" -type f -size +1M -size -2M | sort | head -1)
+	big=$(find "$tree" -type f -size +1000k -size -2000k | sort | head -1)
 	printf 'changed' | dd of="$big" bs=1 seek=100000 conv=notrunc status=none
 	total=$(find "$tree" -type f | wc -l)
 	find "$tree/src" -type f | sort | awk -v n="$total" 'NR <= n / 20' | while read -r f; do echo "// changed" >>"$f"; done
