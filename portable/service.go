@@ -1,0 +1,508 @@
+package portable
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/mkportable/mkportable/unit"
+)
+
+// execKeys are the [Service] command settings, in the order systemd runs
+// them; start says whether a failure fails the start.
+var execKeys = []struct {
+	key   string
+	start bool
+}{
+	{"ExecCondition", true}, {"ExecStartPre", true}, {"ExecStart", true}, {"ExecStartPost", true},
+	{"ExecReload", false}, {"ExecStop", false}, {"ExecStopPost", false},
+}
+
+// execDirs are the *Directory= settings and the directory each is
+// relative to for the system manager.
+var execDirs = []struct{ key, prefix string }{
+	{"RuntimeDirectory", "/run"}, {"StateDirectory", "/var/lib"}, {"CacheDirectory", "/var/cache"},
+	{"LogsDirectory", "/var/log"}, {"ConfigurationDirectory", "/etc"},
+}
+
+// need is a path a service needs in its image.
+type need struct {
+	path string
+	dir  bool // must be a directory (else: anything but one, unless any)
+	any  bool // any kind will do
+	why  string
+	// writable says the mount made there is writable (a tmpfs or a host
+	// directory), so systemd can create mount points below it.
+	writable bool
+	// rule and fail are the problem when the path is missing.
+	rule, fail string
+}
+
+// service checks an attached service as systemd version c.v starts it with
+// the profile's drop-in and portabled's RootImage=.
+func (c *checker) service(name, p string, f *unit.File) error {
+	svc := f.Entries("Service")
+	get := func(key string) []string {
+		var out []string
+		for _, e := range svc {
+			if e.Key == key {
+				out = append(out, e.Value)
+			}
+		}
+		return out
+	}
+	boolSetting := func(key string) bool { return parseBool(last(get(key))) }
+
+	dynamicUser := boolSetting("DynamicUser") || c.prof.dynamicUser
+	privateTmp := boolSetting("PrivateTmp") || c.prof.privateTmp || dynamicUser ||
+		(c.v >= 257 && strings.EqualFold(last(get("PrivateTmp")), "disconnected"))
+	mountAPIVFS := boolSetting("MountAPIVFS") || c.prof.mountAPIVFS
+	privateDevices := boolSetting("PrivateDevices") || c.prof.privateDevices
+	user := last(get("User"))
+	root := !dynamicUser && (user == "" || user == "root" || user == "0")
+
+	var needs []need
+	missing := func(what string) string {
+		return what + ", so the service fails at start with 226/NAMESPACE (\"Failed to set up mount namespacing\"); a read-only image cannot grow it"
+	}
+	fixed := func(p string, dir bool, why string, writable bool) {
+		needs = append(needs, need{path: p, dir: dir, why: why, writable: writable, rule: "mount-point-missing",
+			fail: missing("systemd mounts over it (" + why + ")")})
+	}
+	if mountAPIVFS {
+		for _, d := range []string{"/proc", "/sys", "/dev", "/run"} {
+			fixed(d, true, "MountAPIVFS=yes, set by every portable profile", true)
+		}
+	} else if privateDevices {
+		fixed("/dev", true, "PrivateDevices=yes", true)
+	}
+	if privateTmp {
+		why := "PrivateTmp=yes, or DynamicUser=yes, which implies it"
+		fixed("/tmp", true, why, true)
+		fixed("/var/tmp", true, why, true)
+	}
+	bind := func(spec, key string, writable, fromProfile bool) {
+		src, dst, ok := strings.Cut(spec, ":")
+		optional := strings.HasPrefix(src, "-")
+		src = strings.TrimPrefix(src, "-")
+		if !ok {
+			dst = src
+		}
+		dst, _, _ = strings.Cut(dst, ":")
+		why := key + "=" + spec
+		if fromProfile {
+			why += " of profile " + c.opts.Profile
+		}
+		fail := "systemd binds " + src + " of the host over it (" + why + ")"
+		if optional {
+			fail += " whenever the host has " + src
+		}
+		n := need{path: dst, why: why, writable: writable, rule: "mount-point-missing", fail: missing(fail)}
+		switch dst {
+		case "/etc/machine-id", "/etc/resolv.conf":
+			n.dir = false // files on every host
+		default:
+			n.any = true
+		}
+		needs = append(needs, n)
+	}
+	for _, b := range c.prof.bind {
+		bind(b, "BindPaths", true, true)
+	}
+	for _, b := range c.prof.bindReadOnly {
+		bind(b, "BindReadOnlyPaths", false, true)
+	}
+
+	expandOr := func(key, v string) (string, bool) {
+		s, err := expand(v, name)
+		if err == nil {
+			return s, true
+		}
+		var unknown unknownSpecifier
+		if errors.As(err, &unknown) {
+			c.add(Note, "cannot-check", p, "%s=%s: %v, so the paths it names cannot be checked", key, v, err)
+		} else {
+			c.add(Fails, "bad-specifier", p, "%s=%s: %v: systemd ignores the setting with an error", key, v, err)
+		}
+		return "", false
+	}
+	// list returns the words of a list setting, an empty assignment
+	// resetting the list, each with its specifiers expanded.
+	list := func(key string) []string {
+		var out []string
+		for _, v := range get(key) {
+			if v == "" {
+				out = nil
+				continue
+			}
+			ws, bad := words(v)
+			if bad != "" {
+				c.add(Note, "unit-syntax-warning", p, "%s=%s %s: systemd ignores the rest of the setting", key, v, bad)
+			}
+			for _, w := range ws {
+				if s, ok := expandOr(key, w); ok {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
+	for _, key := range []string{"BindPaths", "BindReadOnlyPaths"} {
+		for _, b := range list(key) {
+			bind(b, key, key == "BindPaths", false)
+		}
+	}
+	for _, d := range execDirs {
+		for _, item := range list(d.key) {
+			rel, _, _ := strings.Cut(item, ":")
+			if rel == "" || path.IsAbs(rel) || slices.Contains(strings.Split(rel, "/"), "..") {
+				c.add(Note, "unit-syntax-warning", p, "%s=%s: not a relative path without \"..\"; systemd ignores it", d.key, item)
+				continue
+			}
+			target := path.Join(d.prefix, rel)
+			why := d.key + "=" + rel
+			needs = append(needs, need{path: target, dir: true, why: why, writable: true, rule: "mount-point-missing",
+				fail: missing("systemd binds the service's " + strings.TrimSuffix(strings.ToLower(d.key), "directory") + " directory over it with RootImage= (" + why + ")")})
+		}
+	}
+	for _, t := range list("TemporaryFileSystem") {
+		target, _, _ := strings.Cut(t, ":")
+		needs = append(needs, need{path: target, dir: true, why: "TemporaryFileSystem=" + t, writable: true, rule: "mount-point-missing",
+			fail: missing("systemd mounts a tmpfs over it (TemporaryFileSystem=" + t + ")")})
+	}
+	for _, key := range []string{"ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths"} {
+		for _, w := range list(key) {
+			if strings.HasPrefix(strings.TrimLeft(w, "+"), "-") || strings.HasPrefix(w, "-") {
+				continue // "-": systemd skips the path if it is missing
+			}
+			target := strings.TrimLeft(w, "+")
+			needs = append(needs, need{path: target, any: true, why: key + "=" + w, rule: "mount-point-missing",
+				fail: missing("systemd remounts it (" + key + "=" + w + ")")})
+		}
+	}
+	if wd := last(get("WorkingDirectory")); wd != "" && !strings.HasPrefix(wd, "-") && wd != "~" {
+		if s, ok := expandOr("WorkingDirectory", wd); ok {
+			needs = append(needs, need{path: s, dir: true, why: "WorkingDirectory=" + wd, rule: "working-directory-missing",
+				fail: "the service cannot change into it (WorkingDirectory=" + wd + ") and fails at start with 200/CHDIR; prefix it with \"-\" to make it optional"})
+		}
+	}
+	if err := c.checkNeeds(p, needs); err != nil {
+		return err
+	}
+	c.execs(name, p, f, get, root)
+	return nil
+}
+
+// checkNeeds reports the needs the image does not meet.
+func (c *checker) checkNeeds(unitPath string, needs []need) error {
+	var writable []string
+	for _, n := range needs {
+		if n.writable {
+			writable = append(writable, path.Clean("/"+n.path))
+		}
+	}
+	under := func(p string) bool {
+		return slices.ContainsFunc(writable, func(w string) bool { return w == "/" || strings.HasPrefix(p, w+"/") })
+	}
+	for _, n := range needs {
+		if err := c.im.ctx.Err(); err != nil {
+			return err
+		}
+		clean := path.Clean("/" + n.path)
+		if under(clean) {
+			continue // created in a writable mount made before it
+		}
+		real, exists, err := c.im.chase(clean)
+		if err != nil {
+			c.add(Fails, n.rule, clean, "%v: systemd cannot resolve it (%s), so the service fails at start", err, n.why)
+			continue
+		}
+		if real != clean && under(real) {
+			continue
+		}
+		mp := MountPoint{Path: clean, Dir: n.dir && !n.any, Exists: exists, Why: n.why}
+		if !exists {
+			c.r.MountPoints = append(c.r.MountPoints, mp)
+			where := clean
+			if real != clean {
+				where = clean + " (" + real + " once its symlinks are followed)"
+			}
+			c.add(Fails, n.rule, clean, "%s is missing: %s", where, n.fail)
+			continue
+		}
+		info, _, err := c.im.stat(clean)
+		if err != nil {
+			continue
+		}
+		switch {
+		case n.any:
+		case n.dir && !info.IsDir():
+			mp.Exists = false
+			c.add(Fails, "mount-point-not-a-directory", clean, "is %s, not a directory: %s", describeMode(info.Mode()), n.fail)
+		case !n.dir && info.IsDir():
+			mp.Exists = false
+			c.add(Fails, "mount-point-is-a-directory", clean, "is a directory: systemd binds a file of the host over it (%s), so the service fails at start with 226/NAMESPACE", n.why)
+		}
+		c.r.MountPoints = append(c.r.MountPoints, mp)
+	}
+	return nil
+}
+
+// command is one parsed command of an Exec*= line.
+type command struct {
+	key     string
+	line    int
+	path    string // the program, specifiers expanded
+	ignore  bool   // "-": a failure, a missing program included, is ignored
+	asRoot  bool   // "+" or "!": runs as root whatever the user
+	start   bool   // runs when the service starts
+	unknown bool   // the program has a specifier only known at run time
+}
+
+// execs checks every program the service runs.
+func (c *checker) execs(name, p string, f *unit.File, get func(string) []string, root bool) {
+	var cmds []command
+	startCount := 0
+	for _, k := range execKeys {
+		var list []command
+		for _, e := range f.Entries("Service") {
+			if e.Key != k.key {
+				continue
+			}
+			if e.Value == "" {
+				list = nil // an empty assignment resets the list
+				continue
+			}
+			list = append(list, c.parseExec(name, p, k.key, k.start, e)...)
+		}
+		if k.key == "ExecStart" {
+			startCount = len(list)
+		}
+		cmds = append(cmds, list...)
+	}
+	typ := last(get("Type"))
+	switch {
+	case startCount == 0 && typ != "oneshot":
+		c.add(Fails, "service-no-execstart", p, "no ExecStart=: systemd refuses to load a service of Type=%s without one", or(typ, "simple"))
+	case startCount > 1 && typ != "oneshot":
+		c.add(Fails, "service-several-execstart", p, "%d ExecStart= commands: only a Type=oneshot service may have more than one; systemd refuses to load it", startCount)
+	}
+	search, searchWhy := c.searchPath(get("ExecSearchPath"))
+	for _, cmd := range cmds {
+		if cmd.unknown || cmd.path == "" {
+			continue
+		}
+		c.program(p, cmd, root, search, searchWhy, typ)
+	}
+}
+
+func or(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
+}
+
+// parseExec parses one Exec*= line as config_parse_exec does (v252 and
+// v257): commands separated by a lone ";", each a first word with the
+// prefixes - @ : + ! !! before the program.
+func (c *checker) parseExec(name, p, key string, start bool, e unit.Entry) []command {
+	var out []command
+	rest := e.Value
+	for {
+		w, r, found, bad := nextWord(rest, "")
+		if bad != "" {
+			c.add(Fails, "exec-syntax", p, "line %d: %s=%s %s: systemd refuses to load the unit", e.Line, key, e.Value, bad)
+			return out
+		}
+		if !found {
+			return out
+		}
+		rest = r
+		if w == ";" {
+			continue
+		}
+		cmd := command{key: key, line: e.Line, start: start}
+		prog := w
+		var setuid, plus, ambient, argv0, noenv bool
+	prefixes:
+		for prog != "" {
+			switch {
+			case prog[0] == '-' && !cmd.ignore:
+				cmd.ignore = true
+			case prog[0] == '@' && !argv0:
+				argv0 = true
+			case prog[0] == ':' && !noenv:
+				noenv = true
+			case prog[0] == '+' && !plus && !setuid && !ambient:
+				plus = true
+			case prog[0] == '!' && !plus && !setuid && !ambient:
+				setuid = true
+			case prog[0] == '!' && !plus && !ambient:
+				setuid, ambient = false, true
+			default:
+				break prefixes
+			}
+			prog = prog[1:]
+		}
+		cmd.asRoot = plus || setuid
+		fail := func(rule, format string, args ...any) {
+			msg := fmt.Sprintf("line %d: %s=%s: ", e.Line, key, e.Value) + fmt.Sprintf(format, args...)
+			if cmd.ignore {
+				c.add(Note, rule, p, "%s; the \"-\" prefix makes systemd ignore the line", msg)
+				return
+			}
+			c.add(Fails, rule, p, "%s: systemd refuses to load the unit, so it cannot start", msg)
+		}
+		expanded, err := expand(prog, name)
+		var unknown unknownSpecifier
+		switch {
+		case errors.As(err, &unknown):
+			c.add(Note, "cannot-check", p, "line %d: %s= program %s: %v, so whether it exists cannot be checked", e.Line, key, prog, err)
+			cmd.unknown = true
+		case err != nil:
+			fail("exec-bad-specifier", "%v", err)
+			return out
+		case expanded == "":
+			fail("exec-syntax", "no program")
+			return out
+		case strings.ContainsFunc(expanded, func(r rune) bool { return r < ' ' || r == 0x7f || r == '"' || r == '\'' || r == '\\' }):
+			fail("exec-syntax", "the program %q holds quotes, backslashes or control characters", expanded)
+			return out
+		case strings.HasSuffix(expanded, "/"):
+			fail("exec-syntax", "the program %s names a directory", expanded)
+			return out
+		case !path.IsAbs(expanded) && strings.Contains(expanded, "/"):
+			fail("exec-syntax", "%s is neither a valid executable name nor an absolute path (a leading %q is not a prefix systemd knows)", expanded, string(expanded[0]))
+			return out
+		case !path.IsAbs(expanded) && (expanded == "." || expanded == ".." || len(expanded) > 255):
+			fail("exec-syntax", "%s is not a valid executable name", expanded)
+			return out
+		}
+		cmd.path = expanded
+		if path.IsAbs(expanded) {
+			cmd.path = path.Clean(expanded)
+		}
+		out = append(out, cmd)
+		// The rest of the command, up to a lone ";", are its arguments.
+		for {
+			w, r, found, bad := nextWord(rest, "")
+			if bad != "" || !found {
+				return out
+			}
+			rest = r
+			if w == ";" {
+				break
+			}
+		}
+	}
+}
+
+// searchPath returns where a bare program name is looked for: the unit's
+// ExecSearchPath=, else the executor's default PATH. v252 as Debian 12
+// builds it (split-usr) searches /usr/local/sbin:/usr/local/bin:/usr/sbin:
+// /usr/bin:/sbin:/bin. v257 (default_PATH() in src/basic/path-util.c,
+// evaluated by systemd-executor inside the image) searches
+// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin when the image's
+// /usr/sbin and /usr/bin are different directories, else
+// /usr/local/sbin:/usr/local/bin:/usr/bin when /usr/local/sbin and
+// /usr/local/bin are, else /usr/local/bin:/usr/bin: never /bin or /sbin.
+func (c *checker) searchPath(vals []string) ([]string, string) {
+	var search []string
+	set := false
+	for _, v := range vals {
+		set = true
+		if v == "" {
+			search = nil
+			continue
+		}
+		for _, d := range strings.Split(v, ":") {
+			if path.IsAbs(d) {
+				search = append(search, d)
+			}
+		}
+	}
+	if set {
+		return search, "the unit's ExecSearchPath="
+	}
+	if c.v < 257 {
+		return []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, "systemd 252's default search path"
+	}
+	split := func(a, b string) bool {
+		_, ra, errA := c.im.stat(a)
+		_, rb, errB := c.im.stat(b)
+		return errA == nil && errB == nil && ra != rb
+	}
+	switch {
+	case split("/usr/sbin", "/usr/bin"):
+		return []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"}, "systemd 257's default search path (the image's /usr/sbin and /usr/bin differ)"
+	case split("/usr/local/sbin", "/usr/local/bin"):
+		return []string{"/usr/local/sbin", "/usr/local/bin", "/usr/bin"}, "systemd 257's default search path (the image has no separate /usr/sbin)"
+	}
+	return []string{"/usr/local/bin", "/usr/bin"}, "systemd 257's default search path (the image has no separate /usr/sbin)"
+}
+
+// program checks that a command's program can be executed in the image by
+// the user the command runs as (find_executable_full, check_x_access).
+func (c *checker) program(p string, cmd command, root bool, search []string, searchWhy, typ string) {
+	asRoot := root || cmd.asRoot
+	report := func(rule, format string, args ...any) {
+		msg := fmt.Sprintf("line %d: %s= program %s ", cmd.line, cmd.key, cmd.path) + fmt.Sprintf(format, args...)
+		switch {
+		case cmd.ignore && (cmd.key != "ExecStart" || typ == "oneshot"):
+			c.add(Note, rule, p, "%s; the \"-\" prefix makes systemd skip the command", msg)
+		case cmd.ignore:
+			c.add(Fails, rule, p, "%s; the \"-\" prefix makes systemd skip it, so the service exits at once and is not active", msg)
+		case !cmd.start:
+			c.add(Note, rule, p, "%s: the service starts, but this command fails when it runs (203/EXEC)", msg)
+		default:
+			c.add(Fails, rule, p, "%s: the service fails at start with 203/EXEC", msg)
+		}
+	}
+	if path.IsAbs(cmd.path) {
+		if why := c.executable(cmd.path, asRoot); why != "" {
+			report("exec-not-found", "%s", why)
+		}
+		return
+	}
+	for _, dir := range search {
+		if c.executable(path.Join(dir, cmd.path), asRoot) == "" {
+			return
+		}
+	}
+	report("exec-not-found", "is not an executable file in %s (%s) in the image", strings.Join(search, ":"), searchWhy)
+}
+
+// executable says why the file at p cannot be executed, or "" if it can:
+// it must be a regular file with an execute bit for root, and for another
+// user an execute bit for others on it and a search bit for others on
+// every directory above it (a dynamic user owns nothing in the image).
+func (c *checker) executable(p string, asRoot bool) string {
+	info, real, err := c.im.stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "is not in the image"
+	case err != nil:
+		return fmt.Sprintf("cannot be resolved: %v", err)
+	case !info.Mode().IsRegular():
+		return "is " + describeMode(info.Mode()) + ", not a regular file"
+	case info.Mode().Perm()&0o111 == 0:
+		return fmt.Sprintf("is not executable (mode %04o)", info.Mode().Perm())
+	case asRoot:
+		return ""
+	case owner(info) != 0:
+		return "" // owned by a user the service may run as: not checked
+	case info.Mode().Perm()&0o001 == 0:
+		return fmt.Sprintf("is not executable by the service's user, which is not root (mode %04o, owned by root: others need the execute bit)", info.Mode().Perm())
+	}
+	for d := path.Dir(real); d != "/"; d = path.Dir(d) {
+		di, _, err := c.im.stat(d)
+		if err == nil && owner(di) == 0 && di.Mode().Perm()&0o001 == 0 {
+			return fmt.Sprintf("is in %s, which the service's user, not root, cannot search (mode %04o)", d, di.Mode().Perm())
+		}
+	}
+	return ""
+}
