@@ -181,8 +181,10 @@ func TestCheckRules(t *testing.T) {
 		},
 		{
 			name: "the first unit directory wins", systemd: "extract_now filters duplicates in search path order",
-			change: func(img fstest.MapFS) { img["usr/lib/systemd/system/web-server.service"] = file("[Service]\nExecStart=/gone\n") },
-			want:   []want{{rule: "unit-shadowed", sev: Ignored}},
+			change: func(img fstest.MapFS) {
+				img["usr/lib/systemd/system/web-server.service"] = file("[Service]\nExecStart=/gone\n")
+			},
+			want: []want{{rule: "unit-shadowed", sev: Ignored}},
 		},
 		{
 			name: "unit a relative symlink", systemd: "openat follows it inside the mounted image",
@@ -211,8 +213,10 @@ func TestCheckRules(t *testing.T) {
 		},
 		{
 			name: "bad section header", systemd: "conf-parser.c: \"Invalid section header\" fails the load",
-			change: func(img fstest.MapFS) { img["etc/systemd/system/web-server.service"] = file("[Service\nExecStart=/x\n") },
-			want:   []want{{rule: "unit-syntax", sev: Fails}},
+			change: func(img fstest.MapFS) {
+				img["etc/systemd/system/web-server.service"] = file("[Service\nExecStart=/x\n")
+			},
+			want: []want{{rule: "unit-syntax", sev: Fails}},
 		},
 		{
 			name: "API file systems, /tmp and the bound files missing", systemd: "namespace.c: mount points cannot be made in a read-only image (guest 252: 226/NAMESPACE)",

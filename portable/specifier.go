@@ -18,7 +18,9 @@ func (u unknownSpecifier) Error() string {
 // (specifier_printf's -EBADSLT).
 type badSpecifier struct{ spec string }
 
-func (b badSpecifier) Error() string { return fmt.Sprintf("%q is not a specifier systemd knows", b.spec) }
+func (b badSpecifier) Error() string {
+	return fmt.Sprintf("%q is not a specifier systemd knows", b.spec)
+}
 
 // expand expands the unit specifiers of a setting of unit name (as
 // unit_full_printf does, src/core/unit-printf.c and
