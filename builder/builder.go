@@ -298,7 +298,11 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 		return nil, err
 	}
 	for _, p := range img.Report.Worst(portable.Fails) {
-		problems = append(problems, &CheckError{spec.inputOf(p, img.Inputs), fmt.Sprintf("%s (%s, systemd %s): %s", p.Rule, p.Severity, p.Versions(), p.Message)})
+		versions := ""
+		if p.Since != 0 || p.Before != 0 {
+			versions = ", systemd " + p.Versions()
+		}
+		problems = append(problems, &CheckError{spec.inputOf(p, img.Inputs), fmt.Sprintf("%s (%s%s): %s", p.Rule, p.Severity, versions, p.Message)})
 	}
 	if len(problems) > 0 && !opts.SkipChecks {
 		return nil, errors.Join(problems...)

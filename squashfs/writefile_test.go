@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,9 @@ func writeAndHang(name string, named bool) {
 	opts := Options{BlockSize: 128 << 10, Workers: 1, Progress: func(p Progress) {
 		if p.BytesDone > 0 {
 			os.Stdout.WriteString("writing\n")
-			select {} // killed here, in the middle of the image
+			for { // killed here, in the middle of the image
+				time.Sleep(time.Hour)
+			}
 		}
 	}}
 	create := createOutput
