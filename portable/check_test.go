@@ -254,7 +254,7 @@ func TestCheckRules(t *testing.T) {
 				img["data"] = dir()
 			},
 			want: []want{
-				{rule: "mount-point-missing", sev: Fails, msg: "/opt is missing"},
+				{rule: "cannot-check", sev: Note, msg: "/opt is missing: if the host has /host/opt"},
 				{rule: "mount-point-missing", sev: Fails, msg: "/etc/ssl is missing"},
 				{rule: "mount-point-missing", sev: Fails, msg: "/scratch is missing"},
 				{rule: "mount-point-missing", sev: Fails, msg: "/rw is missing"},
@@ -361,6 +361,7 @@ func TestCheckRules(t *testing.T) {
 			name: "strict profile: no resolv.conf bound", systemd: "profile/strict/service.conf binds only /etc/machine-id",
 			opts:   Options{Profile: "strict"},
 			change: func(img fstest.MapFS) { delete(img, "etc/resolv.conf") },
+			want:   []want{{rule: "profile-sandbox", sev: Note, msg: "TasksMax=4"}},
 		},
 	}
 	for _, tt := range tests {

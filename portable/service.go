@@ -39,6 +39,9 @@ type need struct {
 	writable bool
 	// rule and fail are the problem when the path is missing.
 	rule, fail string
+	// ifHost says the need holds only if the host has the bind source
+	// (a "-" source of the unit's own): missing, it is a note.
+	ifHost string
 }
 
 // service checks an attached service as systemd version c.v starts it with
@@ -101,6 +104,11 @@ func (c *checker) service(name, p string, f *unit.File) error {
 			fail += " whenever the host has " + src
 		}
 		n := need{path: dst, why: why, writable: writable, rule: "mount-point-missing", fail: missing(fail)}
+		if optional && !fromProfile {
+			// Whether the host has the source is known only on the host;
+			// the profile's -/etc/resolv.conf is on every host.
+			n.ifHost = src
+		}
 		switch dst {
 		case "/etc/machine-id", "/etc/resolv.conf":
 			n.dir = false // files on every host
@@ -189,6 +197,12 @@ func (c *checker) service(name, p string, f *unit.File) error {
 				fail: "the service cannot change into it (WorkingDirectory=" + wd + ") and fails at start with 200/CHDIR; prefix it with \"-\" to make it optional"})
 		}
 	}
+	switch c.opts.Profile {
+	case "strict":
+		c.add(Note, "profile-sandbox", "", "profile strict: services may open AF_UNIX sockets only, have no network (PrivateNetwork=yes), no capabilities and at most 4 tasks (TasksMax=4): a program that needs more fails when it runs, which no image check can see")
+	case "nonetwork":
+		c.add(Note, "profile-sandbox", "", "profile nonetwork: services have no network (PrivateNetwork=yes) and may open AF_UNIX and AF_NETLINK sockets only: a program that opens an IP socket fails when it runs, which no image check can see")
+	}
 	if err := c.checkNeeds(p, needs); err != nil {
 		return err
 	}
@@ -229,6 +243,10 @@ func (c *checker) checkNeeds(unitPath string, needs []need) error {
 			where := clean
 			if real != clean {
 				where = clean + " (" + real + " once its symlinks are followed)"
+			}
+			if n.ifHost != "" {
+				c.add(Note, "cannot-check", clean, "%s is missing: if the host has %s, %s; without it systemd skips the mount (the \"-\" prefix)", where, n.ifHost, n.fail)
+				continue
 			}
 			c.add(Fails, n.rule, clean, "%s is missing: %s", where, n.fail)
 			continue

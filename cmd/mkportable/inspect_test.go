@@ -99,7 +99,7 @@ func TestInspectMatchAndProfile(t *testing.T) {
 	require.Contains(t, stdout, "/etc/resolv.conf is missing")
 	code, stdout, stderr := runCLI(t, "inspect", "--profile", "strict", img)
 	require.Equal(t, 0, code, "%s%s", stdout, stderr)
-	require.Contains(t, stdout, "problems    none")
+	require.Contains(t, stdout, "outcome     systemd 252: active, systemd 257: active\nnotes\n  - [profile-sandbox]")
 
 	code, stdout, _ = runCLI(t, "inspect", "--match", "other", "--json", img)
 	require.Equal(t, 1, code)
