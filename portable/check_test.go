@@ -440,3 +440,40 @@ func TestCheckCapsReads(t *testing.T) {
 	require.Equal(t, "os-release-too-large", r.Problems[0].Rule)
 	require.Equal(t, Note, r.Problems[0].Severity)
 }
+
+// FuzzCheck: any os-release and unit file give a report, never a panic.
+func FuzzCheck(f *testing.F) {
+	f.Add([]byte("ID=x\nPORTABLE_PREFIXES=web-server\n"), []byte(webUnit+"StateDirectory=a b/c\nBindPaths=-/x:/y:rbind\n"), "web-server_1.raw")
+	f.Add([]byte("ID=\"a\\\"\"\n"), []byte("[Service]\nExecStart=-@%n/x ; /y\nWorkingDirectory=%d\n"), "a_b.raw")
+	f.Fuzz(func(t *testing.T, osrel, unitFile []byte, file string) {
+		img := goodImage()
+		img["etc/os-release"] = &fstest.MapFile{Mode: 0o644, Data: osrel}
+		img["etc/systemd/system/web-server.service"] = &fstest.MapFile{Mode: 0o644, Data: unitFile}
+		r, err := Check(context.Background(), img, Options{FileName: file + "x"})
+		require.NoError(t, err)
+		for _, p := range r.Problems {
+			require.NotEmpty(t, p.Rule)
+			require.Contains(t, []Severity{Refused, Fails, Ignored, Note}, p.Severity)
+		}
+	})
+}
+
+// A unit naming thousands of deep paths is checked in bounded time.
+func TestCheckBoundsHostileUnits(t *testing.T) {
+	img := goodImage()
+	deep := "/" + strings.Repeat("a/", 2000)
+	var b strings.Builder
+	b.WriteString(webUnit)
+	for range 120 { // about 960 KiB: under MaxFile
+		b.WriteString("BindPaths=/x:" + deep + "\nExecStartPre=-" + deep + "x\n")
+	}
+	img["etc/systemd/system/web-server.service"] = file(b.String())
+	r, err := Check(context.Background(), img, Options{FileName: "web-server_1.raw"})
+	require.NoError(t, err)
+	require.Equal(t, OutcomeActive, r.Outcome(257), "paths too deep to check are notes; '-' programs may be missing")
+	rules := map[string]bool{}
+	for _, p := range r.Problems {
+		rules[p.Rule] = true
+	}
+	require.True(t, rules["cannot-check"])
+}

@@ -88,12 +88,23 @@ func (im *image) stat(p string) (fs.FileInfo, string, error) {
 	return n.info, real, err
 }
 
+// maxChaseElems bounds the elements of a path chase resolves one by one:
+// each step walks from the root, so a hostile unit naming a path of
+// thousands of elements must not cost their square.
+const maxChaseElems = 64
+
+// errTooDeep is a path with more than maxChaseElems elements.
+var errTooDeep = fmt.Errorf("more than %d path elements: not checked", maxChaseElems)
+
 // chase resolves p as systemd's chase_symlinks with CHASE_NONEXISTENT
 // does: symlinks are followed as far as the path exists, and the rest is
 // appended as it is. It returns the resolved path and whether it exists.
 // An error is a loop, a name too long, or a non-directory in the middle.
 func (im *image) chase(p string) (string, bool, error) {
 	elems := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	if len(elems) > maxChaseElems {
+		return "", false, errTooDeep
+	}
 	real := "/"
 	for i, e := range elems {
 		if e == "" {

@@ -210,8 +210,16 @@ func (c *checker) service(name, p string, f *unit.File) error {
 	return nil
 }
 
+// maxNeeds bounds the paths checked for one unit; a unit file of 1 MiB
+// can name many thousands.
+const maxNeeds = 1024
+
 // checkNeeds reports the needs the image does not meet.
 func (c *checker) checkNeeds(unitPath string, needs []need) error {
+	if len(needs) > maxNeeds {
+		c.add(Note, "cannot-check", unitPath, "names %d paths systemd mounts or changes into; only the first %d are checked", len(needs), maxNeeds)
+		needs = needs[:maxNeeds]
+	}
 	var writable []string
 	for _, n := range needs {
 		if n.writable {
@@ -230,6 +238,10 @@ func (c *checker) checkNeeds(unitPath string, needs []need) error {
 			continue // created in a writable mount made before it
 		}
 		real, exists, err := c.im.chase(clean)
+		if errors.Is(err, errTooDeep) {
+			c.add(Note, "cannot-check", unitPath, "%s=%.80s...: %v", "a path of "+n.why, n.path, err)
+			continue
+		}
 		if err != nil {
 			c.add(Fails, n.rule, clean, "%v: systemd cannot resolve it (%s), so the service fails at start", err, n.why)
 			continue
@@ -309,7 +321,14 @@ func (c *checker) execs(name, p string, f *unit.File, get func(string) []string,
 		c.add(Fails, "service-several-execstart", p, "%d ExecStart= commands: only a Type=oneshot service may have more than one; systemd refuses to load it", startCount)
 	}
 	search, searchWhy := c.searchPath(get("ExecSearchPath"))
+	if len(cmds) > maxNeeds {
+		c.add(Note, "cannot-check", p, "runs %d commands; only the programs of the first %d are checked", len(cmds), maxNeeds)
+		cmds = cmds[:maxNeeds]
+	}
 	for _, cmd := range cmds {
+		if c.im.ctx.Err() != nil {
+			return
+		}
 		if cmd.unknown || cmd.path == "" {
 			continue
 		}
