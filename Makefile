@@ -65,6 +65,8 @@ fuzz:
 	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzX86 -fuzztime $(FUZZTIME)
 	$(GO) test ./unit -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./unit -run '^$$' -fuzz FuzzSubstitute -fuzztime $(FUZZTIME)
+	$(GO) test ./portable -run '^$$' -fuzz FuzzOSRelease -fuzztime $(FUZZTIME)
+	$(GO) test ./portable -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
 
 # mkportable squash against mksquashfs on GOROOT: time, size and peak RSS as
 # ratios. BENCH_SRC=/some/tree to use another tree.
