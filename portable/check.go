@@ -123,31 +123,21 @@ func merge(runs []*Report) *Report {
 		out.add(p)
 	}
 	out.sortProblems()
-	mounts := map[string]*MountPoint{}
-	var order []string
+	// A mount point is listed once, with the versions that need it.
 	for i, r := range runs {
 		for _, m := range r.MountPoints {
-			key := m.Path
-			if old, ok := mounts[key]; ok {
-				old.Since = min(old.Since, Versions[i]) // widened below
+			if slices.ContainsFunc(out.MountPoints, func(x MountPoint) bool { return x.Path == m.Path }) {
 				continue
 			}
-			mm := m
-			mm.Since, mm.Before = Versions[i], 0
-			mounts[key] = &mm
-			order = append(order, key)
-		}
-	}
-	for _, k := range order {
-		m := *mounts[k]
-		var vs []int
-		for i, r := range runs {
-			if slices.ContainsFunc(r.MountPoints, func(x MountPoint) bool { return x.Path == k }) {
-				vs = append(vs, Versions[i])
+			var vs []int
+			for j, rr := range runs[i:] {
+				if slices.ContainsFunc(rr.MountPoints, func(x MountPoint) bool { return x.Path == m.Path }) {
+					vs = append(vs, Versions[i+j])
+				}
 			}
+			m.Since, m.Before = span(vs)
+			out.MountPoints = append(out.MountPoints, m)
 		}
-		m.Since, m.Before = span(vs)
-		out.MountPoints = append(out.MountPoints, m)
 	}
 	for i, r := range runs {
 		for _, u := range r.Units {

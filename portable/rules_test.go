@@ -128,3 +128,26 @@ func TestExpand(t *testing.T) {
 	_, err = expand("%Z", "web.service")
 	require.ErrorAs(t, err, new(badSpecifier))
 }
+
+// TestNextWord follows extract_first_word with EXTRACT_UNQUOTE |
+// EXTRACT_CUNESCAPE, as config_parse_exec reads a command (v252, v257).
+func TestNextWord(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []string
+		bad  string
+	}{
+		{`  /bin/a  b  `, []string{"/bin/a", "b"}, ""},
+		{`"/opt/with space"/x 'single q' a"b"c`, []string{"/opt/with space/x", "single q", "abc"}, ""},
+		{`\x41\t\101 \"`, []string{"A\tA", `"`}, ""},
+		{`"open`, nil, "has an unterminated quote"},
+		{`bad\q`, nil, "has an invalid escape sequence"},
+		{`end\`, nil, "ends in a lone backslash"},
+	} {
+		got, bad := words(tt.in)
+		require.Equal(t, tt.bad, bad, tt.in)
+		if tt.bad == "" {
+			require.Equal(t, tt.want, got, tt.in)
+		}
+	}
+}

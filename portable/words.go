@@ -33,7 +33,7 @@ func nextWord(s, seps string) (word, rest string, found bool, err string) {
 			if i+1 >= len(s) {
 				return "", "", false, "ends in a lone backslash"
 			}
-			r, n, ok := cunescape(s[i+1:], quote != 0)
+			r, n, ok := cunescape(s[i+1:])
 			if !ok {
 				return "", "", false, "has an invalid escape sequence"
 			}
@@ -57,7 +57,7 @@ func nextWord(s, seps string) (word, rest string, found bool, err string) {
 
 // cunescape undoes one C escape at the start of s (after the backslash)
 // as systemd's cunescape_one does, and returns its text and length.
-func cunescape(s string, inQuotes bool) (string, int, bool) {
+func cunescape(s string) (string, int, bool) {
 	c := s[0]
 	switch c {
 	case 'a':
@@ -116,7 +116,6 @@ func cunescape(s string, inQuotes bool) (string, int, bool) {
 		}
 		return string([]byte{byte(v)}), 3, true
 	}
-	_ = inQuotes
 	return "", 0, false
 }
 
