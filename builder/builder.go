@@ -366,6 +366,10 @@ func (s Spec) inputOf(p portable.Problem, inputs []Input) string {
 		return "osRelease"
 	case p.Path != "":
 		return p.Path
+	case p.Rule == "no-matching-units":
+		return "units"
+	case p.Rule == "image-name":
+		return "name"
 	}
 	return "spec"
 }

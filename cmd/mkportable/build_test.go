@@ -62,7 +62,7 @@ func TestBuildErrors(t *testing.T) {
 		want []string
 	}{
 		{append([]string{"build", "-o", out}, append(flags, "--name", "webserver")...), 1,
-			[]string{`mkportable build: `, `spec: no-matching-units (refused)`}},
+			[]string{`mkportable build: `, `units: no-matching-units (refused)`}},
 		{append([]string{"build", "-o", out}, append(flags, "--name", "bb_httpd")...), 1,
 			[]string{`mkportable build: name: "bb_httpd": portablectl derives the image name "bb"`}},
 		{append([]string{"build", "-o", out}, append(flags, "--store-path", "/nix/store/gone")...), 1,
