@@ -227,7 +227,7 @@ func (c *checker) run() error {
 func (c *checker) matches() bool {
 	var nameErr error
 	if c.opts.FileName != "" {
-		c.r.Name, nameErr = ImageName(c.opts.FileName)
+		c.r.Name, nameErr = imageName(c.opts.FileName, c.v)
 	}
 	switch {
 	case len(c.opts.Matches) == 0 && nameErr != nil:

@@ -15,15 +15,29 @@ var ErrImageName = errors.New("not a valid image name")
 // ImageName returns the name portablectl matches units with when attach is
 // given no match: the file's base name up to its first '_' (the version
 // follows it), or else the base name without ".raw" (portablectl.c's
-// extract_prefix, v252 and v257). The name must be letters, digits, '-'
-// and '.', and a valid file name; anything else wraps ErrImageName:
-// portablectl then refuses to attach without an explicit match ("Failed to
-// extract prefix of image name").
-func ImageName(file string) (string, error) {
+// extract_prefix, v252 and v257; 257 also strips ".raw.v" and ".v", see
+// imageName). The name must be letters, digits, '-' and '.', and a valid
+// file name; anything else wraps ErrImageName: portablectl then refuses to
+// attach without an explicit match ("Failed to extract prefix of image
+// name").
+func ImageName(file string) (string, error) { return imageName(file, 252) }
+
+// imageName is ImageName as systemd version v derives it: from 257 on, a
+// name without '_' loses a ".raw.v", ".raw" or ".v" suffix.
+func imageName(file string, v int) (string, error) {
 	base := path.Base(file)
 	name, _, found := strings.Cut(base, "_")
 	if !found {
-		name = strings.TrimSuffix(base, ".raw")
+		suffixes := []string{".raw"}
+		if v >= 257 {
+			suffixes = []string{".raw.v", ".raw", ".v"}
+		}
+		for _, s := range suffixes {
+			if n, ok := strings.CutSuffix(base, s); ok {
+				name = n
+				break
+			}
+		}
 	}
 	if err := checkImageName(name); err != nil {
 		return name, fmt.Errorf("image name %q from %s: %w: %s", name, base, ErrImageName, err)

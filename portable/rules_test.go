@@ -91,6 +91,11 @@ func TestImageName(t *testing.T) {
 		require.NoError(t, err, file)
 		require.Equal(t, want, got, file)
 	}
+	for v, want := range map[int]string{252: "web.v", 257: "web"} {
+		got, err := imageName("web.v", v)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "v%d", v)
+	}
 	for _, file := range []string{"_1.raw", "web server_1.raw", "..raw", "a:b.raw", "ä_1.raw"} {
 		_, err := ImageName(file)
 		require.ErrorIs(t, err, ErrImageName, file)
