@@ -314,7 +314,7 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 // services need in the image, under every profile and version, and that
 // the tree lacks.
 func (img *Image) createMountPoints(ctx context.Context, opts portable.Options) error {
-	need := map[string]bool{} // path -> directory
+	need := map[string]string{} // path -> kind
 	for _, prof := range portable.Profiles {
 		o := opts
 		o.Profile = prof
@@ -324,7 +324,7 @@ func (img *Image) createMountPoints(ctx context.Context, opts portable.Options) 
 		}
 		for _, m := range r.MountPoints {
 			if !m.Exists {
-				need[m.Path] = m.Dir
+				need[m.Path] = m.Kind
 			}
 		}
 	}
@@ -336,13 +336,14 @@ func (img *Image) createMountPoints(ctx context.Context, opts portable.Options) 
 			continue
 		}
 		var err error
-		if need[p] {
+		switch need[p] {
+		case "dir":
 			err = img.Tree.MkdirAll(p, squashfs.Attr{Mode: 0o755})
-		} else if p == "/etc/machine-id" || p == "/etc/resolv.conf" {
+		case "file":
 			if err = img.Tree.MkdirAll(path.Dir(p), squashfs.Attr{Mode: 0o755}); err == nil {
 				err = img.Tree.AddBytes(p, squashfs.Attr{Mode: 0o644}, nil)
 			}
-		} else {
+		default:
 			continue // a bind target of unknown kind: Check reports it
 		}
 		if err != nil {

@@ -129,6 +129,21 @@ func TestFixes(t *testing.T) {
 		require.True(t, n.IsDir())
 	}
 	require.NotContains(t, img.Created, "/run/r", "RuntimeDirectory= is made in the /run tmpfs")
+
+	// A "+" command runs without the sandbox's /run and /dev (guest 252
+	// and 257: 226/NAMESPACE on /run/dbus/system_bus_socket): the bind
+	// targets are made as empty files.
+	spec = fixture(t)
+	writeUnit(t, &spec, "web-server-root.service.in", "[Service]\nExecStart=+@web@/bin/web-server\n")
+	img, err = Layout(context.Background(), spec, Options{})
+	require.NoError(t, err)
+	for _, p := range []string{"/run/dbus/system_bus_socket", "/run/host/os-release", "/dev/log", "/run/systemd/journal/socket", "/run/systemd/journal/stdout"} {
+		require.Contains(t, img.Created, p)
+		n, err := img.Tree.Lookup(p)
+		require.NoError(t, err)
+		require.True(t, n.Mode().IsRegular())
+	}
+	require.Equal(t, portable.OutcomeActive, img.Report.Outcome(252))
 }
 
 func TestChecks(t *testing.T) {

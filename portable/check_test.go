@@ -288,10 +288,25 @@ func TestCheckRules(t *testing.T) {
 			want:   []want{{rule: "exec-not-found", sev: Fails, msg: "not executable by the service's user"}},
 		},
 		{
-			name: "'+' runs as root", systemd: "EXEC_COMMAND_FULLY_PRIVILEGED: root's X_OK needs any x bit",
+			name: "'+' runs as root, without the sandbox", systemd: "EXEC_COMMAND_FULLY_PRIVILEGED: root's X_OK needs any x bit; no /run tmpfs, so the profile's binds into /run need their targets (guest 252 and 257: prefix-plus fails 226, \"Failed to mount /run/dbus/system_bus_socket\")",
 			change: func(img fstest.MapFS) {
 				img["store/web/bin/serve"] = &fstest.MapFile{Mode: 0o700}
 				img["etc/systemd/system/web-server.service"] = file("[Service]\nExecStart=+/store/web/bin/serve\n")
+			},
+			want: []want{
+				{rule: "mount-point-missing", sev: Fails, msg: "/run/dbus/system_bus_socket is missing"},
+				{rule: "mount-point-missing", sev: Fails, before: 257, msg: "/run/host/os-release is missing"},
+				{rule: "mount-point-missing", sev: Fails, before: 257, msg: "/dev/log is missing"},
+				{rule: "mount-point-missing", sev: Fails, before: 257, msg: "/run/systemd/journal/socket is missing"},
+			},
+		},
+		{
+			name: "'+' with the targets in the image", systemd: "as above, the targets present",
+			change: func(img fstest.MapFS) {
+				img["etc/systemd/system/web-server.service"] = file("[Service]\nExecStart=+/store/web/bin/serve\n")
+				for _, f := range []string{"run/dbus/system_bus_socket", "run/host/os-release", "dev/log", "run/systemd/journal/socket", "run/systemd/journal/stdout"} {
+					img[f] = file("")
+				}
 			},
 		},
 		{

@@ -103,7 +103,9 @@ type Unit struct {
 // start: systemd mounts over it, or changes into it.
 type MountPoint struct {
 	Path string `json:"path"`
-	Dir  bool   `json:"dir"`
+	// Kind is "dir", "file" (anything but a directory: systemd binds a
+	// file or socket of the host over it) or "any".
+	Kind string `json:"kind"`
 	// Exists says whether the image has it, of the right kind.
 	Exists bool `json:"exists"`
 	// Why names the setting that needs it.

@@ -23,6 +23,10 @@ type profile struct {
 	// BindPaths= (a "-" prefix: the source may be missing on the host).
 	bindReadOnly []string
 	bind         []string
+	// logSockets are the journal's sockets and /dev/log, bound read-only
+	// (252: BindReadOnlyPaths=, 257: BindLogSockets=yes, part of the
+	// sandbox).
+	logSockets []string
 }
 
 // profileFor returns profile name as systemd version v ships it.
@@ -53,9 +57,7 @@ func profileFor(name string, v int) (profile, error) {
 		p.bindReadOnly = append(p.bindReadOnly, "/run/dbus/system_bus_socket")
 	}
 	p.dynamicUser, p.privateDevices = true, true
-	// Both sets of log sockets land under /dev and /run, which the
-	// namespace mounts writable, so they need nothing in the image.
-	p.bindReadOnly = append(p.bindReadOnly, logSockets...)
+	p.logSockets = logSockets
 	if v < 257 {
 		p.privateTmp = true
 	}

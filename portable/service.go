@@ -31,9 +31,12 @@ var execDirs = []struct{ key, prefix string }{
 // need is a path a service needs in its image.
 type need struct {
 	path string
-	dir  bool // must be a directory (else: anything but one, unless any)
-	any  bool // any kind will do
-	why  string
+	kind string // "dir", "file" (anything but a directory) or "any"
+	// sandbox says the mount is part of the sandbox, which a "+" command
+	// runs without (EXEC_COMMAND_FULLY_PRIVILEGED: no API file systems,
+	// no private /dev or /tmp, no BindLogSockets=, no ReadOnlyPaths=...).
+	sandbox bool
+	why     string
 	// writable says the mount made there is writable (a tmpfs or a host
 	// directory), so systemd can create mount points below it.
 	writable bool
@@ -71,23 +74,23 @@ func (c *checker) service(name, p string, f *unit.File) error {
 	missing := func(what string) string {
 		return what + ", so the service fails at start with 226/NAMESPACE (\"Failed to set up mount namespacing\"); a read-only image cannot grow it"
 	}
-	fixed := func(p string, dir bool, why string, writable bool) {
-		needs = append(needs, need{path: p, dir: dir, why: why, writable: writable, rule: "mount-point-missing",
+	fixed := func(p string, why string) {
+		needs = append(needs, need{path: p, kind: "dir", why: why, writable: true, sandbox: true, rule: "mount-point-missing",
 			fail: missing("systemd mounts over it (" + why + ")")})
 	}
 	if mountAPIVFS {
 		for _, d := range []string{"/proc", "/sys", "/dev", "/run"} {
-			fixed(d, true, "MountAPIVFS=yes, set by every portable profile", true)
+			fixed(d, "MountAPIVFS=yes, set by every portable profile")
 		}
 	} else if privateDevices {
-		fixed("/dev", true, "PrivateDevices=yes", true)
+		fixed("/dev", "PrivateDevices=yes")
 	}
 	if privateTmp {
 		why := "PrivateTmp=yes, or DynamicUser=yes, which implies it"
-		fixed("/tmp", true, why, true)
-		fixed("/var/tmp", true, why, true)
+		fixed("/tmp", why)
+		fixed("/var/tmp", why)
 	}
-	bind := func(spec, key string, writable, fromProfile bool) {
+	bind := func(spec, key string, writable, fromProfile bool) *need {
 		src, dst, ok := strings.Cut(spec, ":")
 		optional := strings.HasPrefix(src, "-")
 		src = strings.TrimPrefix(src, "-")
@@ -109,19 +112,31 @@ func (c *checker) service(name, p string, f *unit.File) error {
 			// the profile's -/etc/resolv.conf is on every host.
 			n.ifHost = src
 		}
-		switch dst {
-		case "/etc/machine-id", "/etc/resolv.conf":
-			n.dir = false // files on every host
+		switch {
+		case fromProfile && dst == "/run":
+			n.kind = "dir"
+		case fromProfile:
+			n.kind = "file" // a file or socket on every host
 		default:
-			n.any = true
+			n.kind = "any"
 		}
 		needs = append(needs, n)
+		return &needs[len(needs)-1]
 	}
 	for _, b := range c.prof.bind {
 		bind(b, "BindPaths", true, true)
 	}
 	for _, b := range c.prof.bindReadOnly {
 		bind(b, "BindReadOnlyPaths", false, true)
+	}
+	for _, b := range c.prof.logSockets {
+		bind(b, "BindReadOnlyPaths", false, true).sandbox = c.v >= 257
+	}
+	if c.v < 257 {
+		// 252's 20-portable.conf binds the host's os-release into /run.
+		n := bind("/etc/os-release:/run/host/os-release", "BindReadOnlyPaths", false, true)
+		n.why = "BindReadOnlyPaths=/etc/os-release:/run/host/os-release of portabled's 20-portable.conf"
+		n.fail = missing("systemd binds the host's os-release over it (" + n.why + ")")
 	}
 
 	expandOr := func(key, v string) (string, bool) {
@@ -172,13 +187,13 @@ func (c *checker) service(name, p string, f *unit.File) error {
 			}
 			target := path.Join(d.prefix, rel)
 			why := d.key + "=" + rel
-			needs = append(needs, need{path: target, dir: true, why: why, writable: true, rule: "mount-point-missing",
+			needs = append(needs, need{path: target, kind: "dir", why: why, writable: true, rule: "mount-point-missing",
 				fail: missing("systemd binds the service's " + strings.TrimSuffix(strings.ToLower(d.key), "directory") + " directory over it with RootImage= (" + why + ")")})
 		}
 	}
 	for _, t := range list("TemporaryFileSystem") {
 		target, _, _ := strings.Cut(t, ":")
-		needs = append(needs, need{path: target, dir: true, why: "TemporaryFileSystem=" + t, writable: true, rule: "mount-point-missing",
+		needs = append(needs, need{path: target, kind: "dir", why: "TemporaryFileSystem=" + t, writable: true, rule: "mount-point-missing",
 			fail: missing("systemd mounts a tmpfs over it (TemporaryFileSystem=" + t + ")")})
 	}
 	for _, key := range []string{"ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths"} {
@@ -187,13 +202,13 @@ func (c *checker) service(name, p string, f *unit.File) error {
 				continue // "-": systemd skips the path if it is missing
 			}
 			target := strings.TrimLeft(w, "+")
-			needs = append(needs, need{path: target, any: true, why: key + "=" + w, rule: "mount-point-missing",
+			needs = append(needs, need{path: target, kind: "any", sandbox: key != "ReadWritePaths", why: key + "=" + w, rule: "mount-point-missing",
 				fail: missing("systemd remounts it (" + key + "=" + w + ")")})
 		}
 	}
 	if wd := last(get("WorkingDirectory")); wd != "" && !strings.HasPrefix(wd, "-") && wd != "~" {
 		if s, ok := expandOr("WorkingDirectory", wd); ok {
-			needs = append(needs, need{path: s, dir: true, why: "WorkingDirectory=" + wd, rule: "working-directory-missing",
+			needs = append(needs, need{path: s, kind: "dir", why: "WorkingDirectory=" + wd, rule: "working-directory-missing",
 				fail: "the service cannot change into it (WorkingDirectory=" + wd + ") and fails at start with 200/CHDIR; prefix it with \"-\" to make it optional"})
 		}
 	}
@@ -203,10 +218,29 @@ func (c *checker) service(name, p string, f *unit.File) error {
 	case "nonetwork":
 		c.add(Note, "profile-sandbox", "", "profile nonetwork: services have no network (PrivateNetwork=yes) and may open AF_UNIX and AF_NETLINK sockets only: a program that opens an IP socket fails when it runs, which no image check can see")
 	}
-	if err := c.checkNeeds(p, needs); err != nil {
+	cmds := c.execs(name, p, f, get, root)
+	covered, err := c.checkNeeds(p, needs, true, "")
+	if err != nil {
 		return err
 	}
-	c.execs(name, p, f, get, root)
+	// A "+" command runs without the sandbox, so what a sandbox mount
+	// made room for must be in the image itself.
+	for _, cmd := range cmds {
+		if !cmd.plus || !cmd.start {
+			continue
+		}
+		var again []need
+		for _, n := range needs {
+			if covered[n.path] && !n.sandbox {
+				again = append(again, n)
+			}
+		}
+		why := fmt.Sprintf(" (for line %d, %s=+..., which runs without the sandbox: no /run, /dev or /tmp of its own)", cmd.line, cmd.key)
+		if _, err := c.checkNeeds(p, again, false, why); err != nil {
+			return err
+		}
+		break
+	}
 	return nil
 }
 
@@ -214,15 +248,18 @@ func (c *checker) service(name, p string, f *unit.File) error {
 // can name many thousands.
 const maxNeeds = 1024
 
-// checkNeeds reports the needs the image does not meet.
-func (c *checker) checkNeeds(unitPath string, needs []need) error {
+// checkNeeds reports the needs the image does not meet, with the sandbox's
+// mounts or without them, suffix added to each message. It returns the
+// paths a writable mount made room for.
+func (c *checker) checkNeeds(unitPath string, needs []need, sandboxed bool, suffix string) (map[string]bool, error) {
 	if len(needs) > maxNeeds {
 		c.add(Note, "cannot-check", unitPath, "names %d paths systemd mounts or changes into; only the first %d are checked", len(needs), maxNeeds)
 		needs = needs[:maxNeeds]
 	}
+	covered := map[string]bool{}
 	var writable []string
 	for _, n := range needs {
-		if n.writable {
+		if n.writable && (sandboxed || !n.sandbox) {
 			writable = append(writable, path.Clean("/"+n.path))
 		}
 	}
@@ -231,10 +268,15 @@ func (c *checker) checkNeeds(unitPath string, needs []need) error {
 	}
 	for _, n := range needs {
 		if err := c.im.ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
+		if !sandboxed && n.sandbox {
+			continue
+		}
+		n.fail += suffix
 		clean := path.Clean("/" + n.path)
 		if under(clean) {
+			covered[n.path] = true
 			continue // created in a writable mount made before it
 		}
 		real, exists, err := c.im.chase(clean)
@@ -247,9 +289,10 @@ func (c *checker) checkNeeds(unitPath string, needs []need) error {
 			continue
 		}
 		if real != clean && under(real) {
+			covered[n.path] = true
 			continue
 		}
-		mp := MountPoint{Path: clean, Dir: n.dir && !n.any, Exists: exists, Why: n.why}
+		mp := MountPoint{Path: clean, Kind: n.kind, Exists: exists, Why: n.why}
 		if !exists {
 			c.r.MountPoints = append(c.r.MountPoints, mp)
 			where := clean
@@ -268,17 +311,17 @@ func (c *checker) checkNeeds(unitPath string, needs []need) error {
 			continue
 		}
 		switch {
-		case n.any:
-		case n.dir && !info.IsDir():
+		case n.kind == "any":
+		case n.kind == "dir" && !info.IsDir():
 			mp.Exists = false
 			c.add(Fails, "mount-point-not-a-directory", clean, "is %s, not a directory: %s", describeMode(info.Mode()), n.fail)
-		case !n.dir && info.IsDir():
+		case n.kind == "file" && info.IsDir():
 			mp.Exists = false
-			c.add(Fails, "mount-point-is-a-directory", clean, "is a directory: systemd binds a file of the host over it (%s), so the service fails at start with 226/NAMESPACE", n.why)
+			c.add(Fails, "mount-point-is-a-directory", clean, "is a directory: systemd binds a file of the host over it (%s), so the service fails at start with 226/NAMESPACE%s", n.why, suffix)
 		}
 		c.r.MountPoints = append(c.r.MountPoints, mp)
 	}
-	return nil
+	return covered, nil
 }
 
 // command is one parsed command of an Exec*= line.
@@ -288,12 +331,13 @@ type command struct {
 	path    string // the program, specifiers expanded
 	ignore  bool   // "-": a failure, a missing program included, is ignored
 	asRoot  bool   // "+" or "!": runs as root whatever the user
+	plus    bool   // "+": runs without the sandbox
 	start   bool   // runs when the service starts
 	unknown bool   // the program has a specifier only known at run time
 }
 
-// execs checks every program the service runs.
-func (c *checker) execs(name, p string, f *unit.File, get func(string) []string, root bool) {
+// execs checks every program the service runs, and returns its commands.
+func (c *checker) execs(name, p string, f *unit.File, get func(string) []string, root bool) []command {
 	var cmds []command
 	startCount := 0
 	for _, k := range execKeys {
@@ -327,13 +371,14 @@ func (c *checker) execs(name, p string, f *unit.File, get func(string) []string,
 	}
 	for _, cmd := range cmds {
 		if c.im.ctx.Err() != nil {
-			return
+			return cmds
 		}
 		if cmd.unknown || cmd.path == "" {
 			continue
 		}
 		c.program(p, cmd, root, search, searchWhy, typ)
 	}
+	return cmds
 }
 
 func or(s, dflt string) string {
@@ -385,7 +430,7 @@ func (c *checker) parseExec(name, p, key string, start bool, e unit.Entry) []com
 			}
 			prog = prog[1:]
 		}
-		cmd.asRoot = plus || setuid
+		cmd.asRoot, cmd.plus = plus || setuid, plus
 		fail := func(rule, format string, args ...any) {
 			msg := fmt.Sprintf("line %d: %s=%s: ", e.Line, key, e.Value) + fmt.Sprintf(format, args...)
 			if cmd.ignore {
@@ -489,10 +534,8 @@ func (c *checker) program(p string, cmd command, root bool, search []string, sea
 	report := func(rule, format string, args ...any) {
 		msg := fmt.Sprintf("line %d: %s= program %s ", cmd.line, cmd.key, cmd.path) + fmt.Sprintf(format, args...)
 		switch {
-		case cmd.ignore && (cmd.key != "ExecStart" || typ == "oneshot"):
-			c.add(Note, rule, p, "%s; the \"-\" prefix makes systemd skip the command", msg)
 		case cmd.ignore:
-			c.add(Fails, rule, p, "%s; the \"-\" prefix makes systemd skip it, so the service exits at once and is not active", msg)
+			c.add(Note, rule, p, "%s; the \"-\" prefix makes systemd skip the command (\"Executable ... missing, skipping\")", msg)
 		case !cmd.start:
 			c.add(Note, rule, p, "%s: the service starts, but this command fails when it runs (203/EXEC)", msg)
 		default:
