@@ -71,6 +71,8 @@ fuzz:
 	$(GO) test ./pkcs7 -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/gpt -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./ddi -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./portable -run '^$$' -fuzz FuzzOSRelease -fuzztime $(FUZZTIME)
+	$(GO) test ./portable -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
 
 # mkportable squash against mksquashfs on GOROOT: time, size and peak RSS as
 # ratios. BENCH_SRC=/some/tree to use another tree.

@@ -224,8 +224,9 @@ func buildImages(t *testing.T, root, dir string) map[string][]string {
 
 	ours := map[string][]string{}
 	bad := func(name string, mutate func(*squashfs.Tree)) {
-		tree, err := builder.Layout(good, builder.Options{SkipChecks: true})
+		laid, err := builder.Layout(ctx, good, builder.Options{SkipChecks: true})
 		require.NoError(t, err)
+		tree := laid.Tree
 		mutate(tree)
 		sub := filepath.Join(dir, "bad", name)
 		require.NoError(t, os.MkdirAll(sub, 0o755))
@@ -236,10 +237,12 @@ func buildImages(t *testing.T, root, dir string) map[string][]string {
 		cmd.Dir = root
 		out, err := cmd.Output()
 		require.Error(t, err, "inspect passed a bad image")
-		var res struct{ Problems []string }
+		var res struct{ Problems []struct{ Message string } }
 		require.NoError(t, json.Unmarshal(out, &res))
 		require.NotEmpty(t, res.Problems)
-		ours[name] = res.Problems
+		for _, p := range res.Problems {
+			ours[name] = append(ours[name], p.Message)
+		}
 	}
 	bad("outside-prefix", func(tree *squashfs.Tree) {
 		require.NoError(t, tree.Link("/etc/systemd/system/webserver.service", "/etc/systemd/system/web-server.service"))
