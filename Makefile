@@ -9,7 +9,7 @@ GO ?= go
 all: build
 
 build:
-	$(GO) build -trimpath -o bin/mkportable ./cmd/mkportable
+	$(GO) build -trimpath -buildvcs=auto -o bin/mkportable ./cmd/mkportable
 
 # The example of the README: the web server of testdata/web-server, built
 # statically into a store-like directory named as Nix would name it, then
