@@ -66,7 +66,7 @@ mkdir -p "$prebuilt/mkportable/bin" "$prebuilt/web-server/bin"
 CGO_ENABLED=0 go build -trimpath -buildvcs=false -o "$prebuilt/mkportable/bin/mkportable" ./cmd/mkportable
 CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags '-s -w' \
 	-o "$prebuilt/web-server/bin/web-server" ./testdata/web-server/server
-args=(nix/test/example.nix --arg prebuilt "$PWD/$prebuilt")
+args=(nix/test/example.nix --arg prebuilt "./$prebuilt")
 image=web-server_20220227.raw
 
 echo "nix: nix-build ${args[*]}"
@@ -86,8 +86,8 @@ if ! nix-build "${nixopts[@]}" --check "${args[@]}" --no-out-link 2>&1 | tee "$l
 fi
 # mkportable prints the SHA-256 of the image it wrote in the rebuild.
 rebuilt=$(sed -n 's/^ *sha256 \([0-9a-f]\{64\}\)$/\1/p' "$log" | head -1)
-echo "nix: --check rebuilt $out/$image"
-echo "nix:   sha256 $rebuilt"
+echo "nix: --check rebuilt $(nix-store --query --deriver "$out"): same output"
+echo "nix:   sha256 $rebuilt (printed by mkportable in the rebuild)"
 if [ "$rebuilt" != "$built" ]; then
 	echo "nix: the --check rebuild wrote sha256 ${rebuilt:-(none printed)}, the first build $built" >&2
 	exit 1
