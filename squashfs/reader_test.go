@@ -6,11 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -66,10 +66,12 @@ func checkReader(t *testing.T, img, src string, owners, times bool) {
 }
 
 func TestReaderRoundTrip(t *testing.T) {
+	t.Parallel()
 	src := trickyTree(t)
 	for _, comp := range []string{"xz", "gzip", "zstd", "lz4", "none"} {
 		for _, bs := range []int{4096, 1 << 20} {
 			t.Run(fmt.Sprintf("%s-%d", comp, bs), func(t *testing.T) {
+				t.Parallel()
 				c, err := NewCompressor(comp)
 				require.NoError(t, err)
 				tree, err := TreeFromDir(src, LoadOptions{})
@@ -84,12 +86,13 @@ func TestReaderRoundTrip(t *testing.T) {
 }
 
 func TestReaderReadsMksquashfs(t *testing.T) {
-	mksquashfs := requireTool(t, "mksquashfs")
+	t.Parallel()
 	src := trickyTree(t)
 	for _, comp := range []string{"xz", "gzip", "zstd", "lz4"} {
 		t.Run(comp, func(t *testing.T) {
+			t.Parallel()
 			img := filepath.Join(t.TempDir(), "img")
-			out, err := exec.Command(mksquashfs, src, img, "-comp", comp, "-b", "128K", "-no-progress", "-quiet").CombinedOutput()
+			out, err := testtool.Command(t, "mksquashfs", src, img, "-comp", comp, "-b", "128K", "-no-progress", "-quiet").CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			checkReader(t, img, src, true, true)
 		})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/stretchr/testify/require"
 	uxz "github.com/ulikunitz/xz"
@@ -30,10 +31,7 @@ func decodeLZMA2(t testing.TB, data []byte, dictCap int) []byte {
 // decodeXZ decodes an .xz stream with xz-utils.
 func decodeXZ(t testing.TB, stream []byte) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("xz not installed")
-	}
-	cmd := exec.Command("xz", "-d", "-c")
+	cmd := testtool.Command(t, "xz", "-d", "-c")
 	cmd.Stdin = bytes.NewReader(stream)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
