@@ -2,9 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"regexp"
 	"strings"
 )
@@ -91,6 +97,7 @@ func corpus() []row {
 		// Images and os-release.
 		{id: "ok", file: "ok_1.raw", control: true, covers: "a minimal good image: os-release with ID, mount points, busybox, one service"},
 		{id: "ok-mksquashfs", file: "okmk_1.raw", mksquashfs: true, control: true, covers: "the same tree written by mksquashfs -all-root -comp xz"},
+		{id: "no-tmp-mksquashfs", file: "notmpmk_1.raw", mksquashfs: true, covers: "an image without /tmp written by mksquashfs", image: without("/tmp")},
 		{id: "no-version", file: "nover.raw", covers: "a file name without _VERSION"},
 		{id: "usr-lib-units", file: "libunits_1.raw", covers: "the unit in /usr/lib/systemd/system instead of /etc/systemd/system",
 			image: func(l layout, name string) {
@@ -113,6 +120,13 @@ func corpus() []row {
 			image: func(l layout, _ string) {
 				l.file("/usr/lib/os-release", "ID=e2e\nVERSION_ID=1\n")
 				l.link("/etc/os-release", "/usr/lib/os-release")
+			}},
+		{id: "os-release-dangling", file: "osreldang_1.raw", covers: "/etc/os-release a symlink to nothing, no /usr/lib/os-release",
+			image: func(l layout, _ string) { l.link("/etc/os-release", "/nowhere/os-release") }},
+		{id: "os-release-dangling-fallback", file: "osreldangfb_1.raw", covers: "/etc/os-release a symlink to nothing, /usr/lib/os-release present",
+			image: func(l layout, _ string) {
+				l.link("/etc/os-release", "/nowhere/os-release")
+				l.file("/usr/lib/os-release", "ID=e2e\nVERSION_ID=1\n")
 			}},
 		{id: "no-id", file: "noid_1.raw", covers: "os-release without ID=",
 			image: func(l layout, _ string) { l.file("/etc/os-release", "NAME=\"mkportable e2e\"\nVERSION_ID=1\n") }},
@@ -178,6 +192,16 @@ func corpus() []row {
 			image: func(l layout, name string) {
 				l.removeUnits()
 				l.unit(name+"@.service", service(sleeper))
+			}},
+		{id: "unit-symlink", file: "unitlink_1.raw", covers: "/etc/systemd/system/NAME.service a symlink to /usr/lib/systemd/system/NAME.service",
+			image: func(l layout, name string) {
+				l.removeUnits()
+				l.file("/usr/lib/systemd/system/"+name+".service", service(sleeper))
+				l.link("/etc/systemd/system/"+name+".service", "/usr/lib/systemd/system/"+name+".service")
+			}},
+		{id: "unit-dropin", file: "dropin_1.raw", covers: "a drop-in NAME.service.d/10-exec.conf in the image points ExecStart= at a missing program",
+			image: func(l layout, name string) {
+				l.file("/etc/systemd/system/"+name+".service.d/10-exec.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/nothere\n")
 			}},
 		{id: "no-execstart", file: "noexecst_1.raw", covers: "a service without ExecStart=",
 			image: func(l layout, name string) { l.unit(name+".service", service("", "Type=simple")) }},
@@ -429,14 +453,20 @@ func (r row) layoutOf() layout {
 	return l
 }
 
-// units returns the unit file names an image carries, wherever they are.
+// units returns the names of the unit files an image carries directly in
+// /etc/systemd/system or /usr/lib/systemd/system, each once, sorted.
 func (l layout) units() []string {
-	var names []string
+	seen := map[string]bool{}
 	for p, e := range l {
-		if e.kind != dirEntry && (strings.HasPrefix(p, "/etc/systemd/system/") || strings.HasPrefix(p, "/usr/lib/systemd/system/")) {
-			names = append(names, p[strings.LastIndex(p, "/")+1:])
+		if dir := path.Dir(p); e.kind != dirEntry && (dir == "/etc/systemd/system" || dir == "/usr/lib/systemd/system") {
+			seen[path.Base(p)] = true
 		}
 	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
 	return names
 }
 
@@ -507,24 +537,108 @@ func checkCorpus(rows []row) error {
 }
 
 // writeCorpus writes each row's image and args file to dir/corpus/NN-ID/.
-func writeCorpus(ctx context.Context, rows []row, progs programs, dir string) error {
+// Images come from cache, a directory of images by the hash of their
+// layout and of the writer (writerKey); those no row uses are removed. It
+// returns a key for the corpus: the hash of every row's image and args
+// and of extra (the guest script that judges them).
+func writeCorpus(ctx context.Context, rows []row, progs programs, dir, cache, writerKey string, extra []byte) (string, error) {
 	if err := checkCorpus(rows); err != nil {
-		return err
+		return "", err
 	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	corpusHash := sha256.New()
+	corpusHash.Write(extra)
+	used := map[string]bool{}
 	bs := batches(rows)
 	for i, r := range rows {
 		sub := filepath.Join(dir, "corpus", fmt.Sprintf("%03d-%s", i, r.id))
 		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
+			return "", err
 		}
-		if err := writeImage(ctx, r.layoutOf(), progs, filepath.Join(sub, r.file), r.mksquashfs); err != nil {
-			return fmt.Errorf("corpus row %s: %w", r.id, err)
+		l := r.layoutOf()
+		key, err := l.hash(progs, fmt.Sprintf("%s mksquashfs=%t", writerKey, r.mksquashfs))
+		if err != nil {
+			return "", fmt.Errorf("corpus row %s: %w", r.id, err)
+		}
+		img := filepath.Join(cache, key+".raw")
+		used[key+".raw"] = true
+		if _, err := os.Stat(img); err != nil {
+			tmp := img + ".tmp"
+			if err := writeImage(ctx, l, progs, tmp, r.mksquashfs); err != nil {
+				os.Remove(tmp)
+				return "", fmt.Errorf("corpus row %s: %w", r.id, err)
+			}
+			if err := os.Rename(tmp, img); err != nil {
+				return "", err
+			}
+		}
+		if err := linkOrCopy(img, filepath.Join(sub, r.file)); err != nil {
+			return "", fmt.Errorf("corpus row %s: %w", r.id, err)
 		}
 		args := fmt.Sprintf("file='%s'\nprofile='%s'\nmatches='%s'\nprobe='%s'\nbatch=%d\n",
 			r.file, r.profile, strings.Join(r.matches, " "), r.probe, bs[i])
 		if err := os.WriteFile(filepath.Join(sub, "args"), []byte(args), 0o644); err != nil {
-			return err
+			return "", err
+		}
+		fmt.Fprintf(corpusHash, "%s\x00%s\x00%s\x00", r.id, key, args)
+	}
+	old, err := os.ReadDir(cache)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range old {
+		if !used[e.Name()] {
+			os.Remove(filepath.Join(cache, e.Name()))
 		}
 	}
-	return nil
+	sum := hex.EncodeToString(corpusHash.Sum(nil)[:16])
+	return sum, os.WriteFile(filepath.Join(dir, "corpus.key"), []byte(sum+"\n"), 0o644)
+}
+
+// linkOrCopy hard-links src to dst, or copies it across file systems.
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
+
+// writerKey identifies what writes the corpus images: the sources of
+// package squashfs and the compressors it uses, the module's go.sum, and
+// mksquashfs's version. A change to any of them writes the images anew.
+func writerKey(ctx context.Context, root string) (string, error) {
+	h := sha256.New()
+	for _, d := range []string{"squashfs", "internal"} {
+		err := filepath.WalkDir(filepath.Join(root, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil {
+				fmt.Fprintf(h, "%s\x00%d\x00", p[len(root):], len(b))
+				h.Write(b)
+			}
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		return "", err
+	}
+	h.Write(b)
+	out, err := exec.CommandContext(ctx, "mksquashfs", "-version").Output()
+	if err != nil {
+		return "", fmt.Errorf("mksquashfs -version: %w", err)
+	}
+	h.Write(out)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -29,7 +29,8 @@ import (
 )
 
 func TestPortabled(t *testing.T) {
-	if os.Getenv("MKPORTABLE_E2E") == "" {
+	replay := os.Getenv("MKPORTABLE_E2E_REPLAY") != ""
+	if os.Getenv("MKPORTABLE_E2E") == "" && !replay {
 		t.Skip("set MKPORTABLE_E2E=1 (make e2e) to boot systemd guests under qemu")
 	}
 	root, err := filepath.Abs("..")
@@ -50,6 +51,9 @@ func TestPortabled(t *testing.T) {
 	errs := make([]error, len(guests))
 	var wg sync.WaitGroup
 	for i, g := range guests {
+		if replay {
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -69,50 +73,56 @@ func TestPortabled(t *testing.T) {
 
 	data := t.TempDir()
 	buildExample(t, root, data)
-	rows := corpus()
-	require.NoError(t, writeCorpus(ctx, rows, progs, data))
 	script, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "guest-test.sh"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(data, "run.sh"), script, 0o755))
-	logf("example and %d corpus images built", len(rows))
-
-	disk := filepath.Join(t.TempDir(), "data.img")
-	out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", data, disk, "1G").CombinedOutput()
-	require.NoError(t, err, "mke2fs: %s", out)
+	rows := corpus()
+	wkey, err := writerKey(ctx, root)
+	require.NoError(t, err)
+	corpusKey, err := writeCorpus(ctx, rows, progs, data, filepath.Join(root, ".cache", "e2e", "images"), wkey, script)
+	require.NoError(t, err)
+	logf("example and %d corpus images ready (corpus %s)", len(rows), corpusKey)
 
 	// What inspect says of each image, while the guests run.
 	inspected := make(chan inspectResults, 1)
 	go func() { inspected <- inspectAll(ctx, root, rows, data) }()
 
-	wg.Wait()
-	for i := range guests {
-		require.NoError(t, errs[i], "building the %s guest", guests[i].release)
-	}
-
-	// One boot per guest, side by side.
 	runs := make([]*guestRun, len(guests))
-	for i, g := range guests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runs[i], errs[i] = runGuest(ctx, root, dirs[i], disk, g, func(format string, args ...any) {
-				logf("%s: %s", g.release, fmt.Sprintf(format, args...))
-			})
-		}()
-	}
-	wg.Wait()
-	for i := range guests {
-		require.NoError(t, errs[i], "%s guest", guests[i].release)
-	}
-	logf("guests stopped")
-
-	for i, run := range runs {
-		for _, step := range []string{"attach", "reattach", "detach"} {
-			got, ok := run.Steps[step]
-			require.True(t, ok, "%s: no result for the example's %s", guests[i].release, step)
-			require.True(t, strings.HasPrefix(got, "PASS"), "%s: example %s: %s", guests[i].release, step, got)
+	if replay {
+		// The verdicts of the last boot of each guest, for checking inspect
+		// against them without booting: the logs must be of this corpus.
+		for i, g := range guests {
+			console := filepath.Join(root, ".cache", "e2e", "console-"+g.release+".log")
+			b, err := os.ReadFile(console)
+			require.NoError(t, err, "MKPORTABLE_E2E_REPLAY needs the console logs of a `make e2e` run")
+			runs[i], err = parseConsole(bytes.NewReader(b))
+			require.NoError(t, err, console)
+			require.Equal(t, corpusKey, runs[i].Corpus, "%s is the log of another corpus or guest script: run make e2e", console)
+			logf("%s: replaying systemd %s's verdicts from %s", g.release, runs[i].Systemd, console)
 		}
-		require.Empty(t, run.Leftover, "%s: units left attached after a batch", guests[i].release)
+	} else {
+		disk := filepath.Join(t.TempDir(), "data.img")
+		out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", data, disk, "1G").CombinedOutput()
+		require.NoError(t, err, "mke2fs: %s", out)
+		wg.Wait()
+		for i := range guests {
+			require.NoError(t, errs[i], "building the %s guest", guests[i].release)
+		}
+		// One boot per guest, side by side.
+		for i, g := range guests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runs[i], errs[i] = runGuest(ctx, root, dirs[i], disk, g, func(format string, args ...any) {
+					logf("%s: %s", g.release, fmt.Sprintf(format, args...))
+				})
+			}()
+		}
+		wg.Wait()
+		for i := range guests {
+			require.NoError(t, errs[i], "%s guest", guests[i].release)
+		}
+		logf("guests stopped")
 	}
 
 	ins := <-inspected
@@ -125,6 +135,17 @@ func TestPortabled(t *testing.T) {
 	t.Log("\n" + report.table())
 	logf("verdicts written to %s", path)
 
+	for i, run := range runs {
+		for _, step := range []string{"attach", "reattach", "detach"} {
+			got, ok := run.Steps[step]
+			if !ok || !strings.HasPrefix(got, "PASS") {
+				t.Errorf("%s: the example's %s: %q", guests[i].release, step, got)
+			}
+		}
+		for _, l := range run.Leftover {
+			t.Errorf("%s: units left after a batch: %s", guests[i].release, truncate(l, 300))
+		}
+	}
 	for _, v := range report.Rows {
 		for _, sys := range report.systemds() {
 			o, ok := v.Observed[sys]

@@ -188,6 +188,34 @@ func TestLayoutImage(t *testing.T) {
 	require.ErrorContains(t, layout{"/x": {kind: fileEntry, prog: "nope"}}.check(progs), `no host program "nope"`)
 }
 
+func TestLayoutHash(t *testing.T) {
+	progs := fakePrograms(t)
+	a, err := base("x").hash(progs, "w1")
+	require.NoError(t, err)
+	again, err := base("x").hash(progs, "w1")
+	require.NoError(t, err)
+	require.Equal(t, a, again)
+	other := fakePrograms(t)
+	require.NoError(t, os.WriteFile(other["busybox"], []byte("other"), 0o755))
+	for name, change := range map[string]func(l layout) (layout, string){
+		"writer":  func(l layout) (layout, string) { return l, "w2" },
+		"name":    func(layout) (layout, string) { return base("y"), "w1" },
+		"removed": func(l layout) (layout, string) { l.remove("/tmp"); return l, "w1" },
+		"perm": func(l layout) (layout, string) {
+			l["/usr/bin/busybox"] = entry{kind: fileEntry, perm: 0o644, prog: "busybox"}
+			return l, "w1"
+		},
+	} {
+		l, w := change(base("x"))
+		h, err := l.hash(progs, w)
+		require.NoError(t, err)
+		require.NotEqual(t, a, h, name)
+	}
+	h, err := base("x").hash(other, "w1")
+	require.NoError(t, err)
+	require.NotEqual(t, a, h, "another program's contents")
+}
+
 func TestImageName(t *testing.T) {
 	for file, want := range map[string]string{
 		"multi_1.raw": "multi", "httpbin_2.26.0.raw": "httpbin", "nover.raw": "nover", "a_b_c.raw": "a",

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -105,6 +107,34 @@ func (l layout) check(progs programs) error {
 		}
 	}
 	return nil
+}
+
+// hash is a key for the image of the layout written by writer: it covers
+// every entry and the contents of the host programs it holds.
+func (l layout) hash(progs programs, writer string) (string, error) {
+	if err := l.check(progs); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%q\n", writer)
+	sums := map[string]string{}
+	for _, p := range l.paths() {
+		e := l[p]
+		sum := ""
+		if e.prog != "" {
+			if sum = sums[e.prog]; sum == "" {
+				b, err := os.ReadFile(progs[e.prog])
+				if err != nil {
+					return "", err
+				}
+				s := sha256.Sum256(b)
+				sum = hex.EncodeToString(s[:])
+				sums[e.prog] = sum
+			}
+		}
+		fmt.Fprintf(h, "%q %d %o %q %q %q\n", p, e.kind, uint32(e.perm), e.data, sum, e.target)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
 // tree builds the layout as a squashfs.Tree.

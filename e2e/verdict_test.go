@@ -24,6 +24,7 @@ const (
 type guestRun struct {
 	Systemd  string                  `json:"systemd"`  // major version, "252"
 	Version  string                  `json:"version"`  // package version, "252.39-1~deb12u2"
+	Corpus   string                  `json:"corpus"`   // the key of the corpus it judged
 	Profiles map[string]string       `json:"profiles"` // profile name -> service.conf text
 	Steps    map[string]string       `json:"-"`        // example step -> "PASS ..." / "FAIL ..."
 	Rows     map[string]*observation `json:"-"`        // corpus row id -> what portabled did
@@ -78,6 +79,8 @@ func parseConsole(r io.Reader) (*guestRun, error) {
 				return nil, fmt.Errorf("console: E2E-BEGIN without a systemd version: %q", rest)
 			}
 			run.Systemd, run.Version = m[1], m[2]
+		case "E2E-CORPUS":
+			run.Corpus = strings.TrimSpace(rest)
 		case "E2E-PROFILE":
 			name, text, _ := strings.Cut(rest, " ")
 			run.Profiles[name] += text + "\n"

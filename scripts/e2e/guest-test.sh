@@ -3,6 +3,7 @@
 # markers to the serial console, which the host parses:
 #
 #   E2E-BEGIN systemd N (VERSION)          first line
+#   E2E-CORPUS KEY                         the hash of the corpus on the data disk
 #   E2E-PROFILE NAME LINE                  each line of each portable profile
 #   E2E-RESULT STEP PASS|FAIL DETAIL       the example's attach/upgrade/detach
 #   E2E-ATTACH ROW rc=N UNITS              a corpus image's attach and the units it attached
@@ -40,6 +41,7 @@ ask() {
 }
 
 echo "E2E-BEGIN $(systemctl --version | head -1)"
+echo "E2E-CORPUS $(cat corpus.key)"
 for f in /usr/lib/systemd/portable/profile/*/service.conf; do
 	p=$(basename "$(dirname "$f")")
 	while IFS= read -r line; do echo "E2E-PROFILE $p $line"; done <"$f"
@@ -117,29 +119,27 @@ settle() {
 
 # judge prints the states of row $1's units (given after the probe URL $2)
 # and the row's outcome class: active when every unit it started is active,
-# or is a service that ran and exited successfully; fails otherwise, or
-# when the probe URL does not answer. The units' properties are in $props
-# (systemctl show output of the whole batch).
+# or is a service that ran (it left the inactive state once) and exited
+# successfully; fails otherwise, or
+# when the probe URL does not answer. The units' properties are in prop,
+# keyed "UNIT Property".
 judge() {
-	local id=$1 probe=$2 u k v line bad="" msg="" probed=no
-	local -A p
+	local id=$1 probe=$2 u line state bad="" msg="" probed=no
 	shift 2
 	for u in "$@"; do
 		is_template "$u" && continue
-		p=()
-		while IFS='=' read -r k v; do
-			p[$k]=$v
-		done < <(printf '%s\n' "$props" | awk -v u="$u" 'BEGIN { RS = ""; FS = "\n" } $0 ~ ("(^|\n)Id=" u "(\n|$)") { print; exit }')
-		echo "E2E-UNIT $id $u LoadState=${p[LoadState]:-} ActiveState=${p[ActiveState]:-} SubState=${p[SubState]:-} Result=${p[Result]:-} ExecMainCode=${p[ExecMainCode]:-} ExecMainStatus=${p[ExecMainStatus]:-}"
-		if [ "${p[LoadState]:-}" = loaded ] && { [ "${p[ActiveState]:-}" = active ] ||
-			{ [ "${p[ActiveState]:-}" = inactive ] && [ "${p[Result]:-}" = success ] && [ "${u%.service}" != "$u" ]; }; }; then
+		state="LoadState=${prop[$u LoadState]:-} ActiveState=${prop[$u ActiveState]:-} SubState=${prop[$u SubState]:-} Result=${prop[$u Result]:-} ExecMainCode=${prop[$u ExecMainCode]:-} ExecMainStatus=${prop[$u ExecMainStatus]:-}"
+		echo "E2E-UNIT $id $u $state"
+		if [ "${prop[$u LoadState]:-}" = loaded ] && { [ "${prop[$u ActiveState]:-}" = active ] ||
+			{ [ "${prop[$u ActiveState]:-}" = inactive ] && [ "${prop[$u Result]:-}" = success ] &&
+				[ "${prop[$u InactiveExitTimestampMonotonic]:-0}" != 0 ] && [ "${u%.service}" != "$u" ]; }; }; then
 			continue
 		fi
 		line=$(journalctl --no-pager -q -o cat -p err --after-cursor="$cursor" -u "$u" 2>/dev/null | head -1)
 		[ -n "$line" ] && echo "E2E-JOURNAL $id $u $line"
 		if [ -z "$bad" ]; then
 			bad=$u
-			msg="$u: LoadState=${p[LoadState]:-} ActiveState=${p[ActiveState]:-} Result=${p[Result]:-} ExecMainStatus=${p[ExecMainStatus]:-}${line:+; journal: $line}"
+			msg="$u: $state${line:+; journal: $line}"
 		fi
 	done
 	if [ -z "$bad" ] && [ -n "$probe" ]; then
@@ -153,24 +153,28 @@ judge() {
 		fi
 	fi
 	if [ -z "$bad" ]; then
-		echo "E2E-ROW $id active ${start_msg[$id]:-}"
+		echo "E2E-ROW $id active"
 	else
 		echo "E2E-ROW $id fails $msg"
 	fi
 }
 
-# start starts unit $1 without waiting, retrying when the manager is too
-# busy to answer in time; it prints systemctl's complaint, if any.
-start() {
-	local out try
-	for try in 1 2 3; do
-		out=$(systemctl start --no-block "$1" 2>&1) && return 0
-		case $out in *"timed out"*) sleep 2 ;; *) break ;; esac
-	done
-	printf '%s' "$out" | oneline
+# load_props reads the properties of units $@ into prop.
+declare -A prop
+load_props() {
+	local k v id=""
+	prop=()
+	[ $# -eq 0 ] && return 0
+	while IFS='=' read -r k v; do
+		case $k in
+		"") id="" ;;
+		Id) id=$v ;;
+		*) [ -n "$id" ] && prop[$id $k]=$v ;;
+		esac
+	done < <(systemctl show -p Id,LoadState,ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,InactiveExitTimestampMonotonic "$@")
 }
 
-declare -A row_dir row_units start_msg
+declare -A row_dir row_units
 batches=$(cat corpus/*/args 2>/dev/null | sed -n 's/^batch=//p' | sort -n -u)
 for b in $batches; do
 	echo "E2E-STEP batch $b at $(uptime_s)s"
@@ -178,7 +182,6 @@ for b in $batches; do
 	ids=()
 	row_dir=()
 	row_units=()
-	start_msg=()
 	for dir in corpus/*/; do
 		unset file profile matches probe batch
 		. "$dir/args"
@@ -209,17 +212,23 @@ for b in $batches; do
 	all=()
 	for id in "${ids[@]}"; do
 		for u in ${row_units[$id]}; do
-			is_template "$u" && continue
-			all+=("$u")
-			msg=$(start "$u")
-			[ -n "$msg" ] && start_msg[$id]+="$msg "
+			is_template "$u" || all+=("$u")
 		done
 	done
+	# One call starts them all (systemctl goes on past a unit it cannot
+	# start); it is retried when the manager is too busy to answer in time.
+	start_msg=""
+	if [ ${#all[@]} -gt 0 ]; then
+		for try in 1 2 3; do
+			start_msg=$(systemctl start --no-block "${all[@]}" 2>&1) && break
+			case $start_msg in *"timed out"*) sleep 2 ;; *) break ;; esac
+		done
+		printf '%s\n' "$start_msg" | indent
+	fi
 	settle "${all[@]}"
 	sleep 1
 	settle "${all[@]}"
-	props=""
-	[ ${#all[@]} -gt 0 ] && props=$(systemctl show -p Id,LoadState,ActiveState,SubState,Result,ExecMainCode,ExecMainStatus "${all[@]}")
+	load_props "${all[@]}"
 	echo "E2E-STEP batch $b started at $(uptime_s)s"
 	for id in "${ids[@]}"; do
 		unset probe
@@ -242,8 +251,10 @@ for b in $batches; do
 	rm -f /etc/portables/* /run/portables/*
 	systemctl daemon-reload
 	systemctl reset-failed
-	left=$(systemctl list-units --all --no-legend --plain "${stop[@]}" 2>/dev/null | oneline)
-	[ -n "$left" ] && echo "E2E-LEFTOVER batch $b: $left"
+	if [ ${#stop[@]} -gt 0 ]; then
+		left=$(systemctl list-units --all --no-legend --plain "${stop[@]}" 2>/dev/null | oneline)
+		[ -n "$left" ] && echo "E2E-LEFTOVER batch $b: $left"
+	fi
 	echo "E2E-STEP batch $b done at $(uptime_s)s"
 done
 echo "E2E-DONE"
