@@ -139,7 +139,7 @@ judge() {
 		[ -n "$line" ] && echo "E2E-JOURNAL $id $u $line"
 		if [ -z "$bad" ]; then
 			bad=$u
-			msg="$u: $state${line:+; journal: $line}"
+			msg="$u: LoadState=${prop[$u LoadState]:-} Result=${prop[$u Result]:-} ExecMainStatus=${prop[$u ExecMainStatus]:-}${line:+; journal: $line}"
 		fi
 	done
 	if [ -z "$bad" ] && [ -n "$probe" ]; then
@@ -159,19 +159,30 @@ judge() {
 	fi
 }
 
-# load_props reads the properties of units $@ into prop.
+# load_props reads the properties of units $@ into prop. systemctl show
+# prints one block per unit, blank-line separated, with Id anywhere in it.
 declare -A prop
 load_props() {
-	local k v id=""
+	local k v line
+	local -a block=()
 	prop=()
 	[ $# -eq 0 ] && return 0
-	while IFS='=' read -r k v; do
-		case $k in
-		"") id="" ;;
-		Id) id=$v ;;
-		*) [ -n "$id" ] && prop[$id $k]=$v ;;
-		esac
+	flush() {
+		local id="" l
+		for l in "${block[@]}"; do
+			[ "${l%%=*}" = Id ] && id=${l#*=}
+		done
+		if [ -n "$id" ]; then
+			for l in "${block[@]}"; do
+				prop[$id ${l%%=*}]=${l#*=}
+			done
+		fi
+		block=()
+	}
+	while IFS= read -r line; do
+		if [ -z "$line" ]; then flush; else block+=("$line"); fi
 	done < <(systemctl show -p Id,LoadState,ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,InactiveExitTimestampMonotonic "$@")
+	flush
 }
 
 declare -A row_dir row_units
