@@ -58,7 +58,9 @@ nix-check:
 test-short:
 	$(GO) test -short ./...
 
-# Each fuzz target for a while; FUZZTIME=10m for longer.
+# Each fuzz target for a while; FUZZTIME=10m for longer. ddi's inputs are
+# disk images of kilobytes: minimizing each new one byte by byte for the
+# default minute would take the whole run.
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./squashfs -run '^$$' -fuzz FuzzWrite -fuzztime $(FUZZTIME)
@@ -68,6 +70,12 @@ fuzz:
 	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzX86 -fuzztime $(FUZZTIME)
 	$(GO) test ./unit -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./unit -run '^$$' -fuzz FuzzSubstitute -fuzztime $(FUZZTIME)
+	$(GO) test ./verity -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
+	$(GO) test ./pkcs7 -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/gpt -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
+	$(GO) test ./ddi -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./portable -run '^$$' -fuzz FuzzOSRelease -fuzztime $(FUZZTIME)
+	$(GO) test ./portable -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
 
 # mkportable squash against mksquashfs on GOROOT: time, size and peak RSS as
 # ratios. BENCH_SRC=/some/tree to use another tree.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/mkportable/mkportable/internal/pathwalk"
 	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/pierrec/lz4/v4"
 )
@@ -405,72 +406,48 @@ func (rd *Reader) readDir(in *rinode) ([]rdirent, error) {
 	return out, nil
 }
 
-// lookup walks name from the root; follow says whether a final symlink is
-// followed. Intermediate symlinks always are.
-func (rd *Reader) lookup(op, name string, follow bool) (*rinode, string, error) {
+// inodeWalker walks a Reader's inodes for pathwalk.Resolve.
+type inodeWalker struct{ rd *Reader }
+
+func (w inodeWalker) Child(dir *rinode, name string) (*rinode, error) {
+	ents, err := w.rd.readDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	i, found := slices.BinarySearchFunc(ents, name, func(e rdirent, t string) int { return strings.Compare(e.name, t) })
+	if !found {
+		return nil, fs.ErrNotExist
+	}
+	return w.rd.inodeAt(ents[i].ref)
+}
+
+func (inodeWalker) IsDir(in *rinode) bool { return in.mode.IsDir() }
+
+func (inodeWalker) Link(in *rinode) (string, bool, error) {
+	return in.target, in.mode.Type() == fs.ModeSymlink, nil
+}
+
+// lookup walks name from the root with pathwalk.Resolve; follow says
+// whether a final symlink is followed. Intermediate symlinks always are.
+func (rd *Reader) lookup(op, name string, follow bool) (*rinode, error) {
 	if !fs.ValidPath(name) {
-		return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	pending := strings.Split(name, "/")
-	if name == "." {
-		pending = nil
-	}
-	var done []string
-	hops := 0
 	root, err := rd.inodeAt(rd.sb.rootRef)
 	if err != nil {
-		return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	cur := root
-	for len(pending) > 0 {
-		elem := pending[0]
-		pending = pending[1:]
-		switch elem {
-		case "", ".":
-			continue
-		case "..":
-			// Walk the resolved prefix again from the root: it holds no
-			// symlinks, so this is its parent.
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			pending = append(slices.Clone(done), pending...)
-			done, cur = nil, root
-			continue
-		}
-		if !cur.mode.IsDir() {
-			return nil, "", &fs.PathError{Op: op, Path: name, Err: ErrNotDir}
-		}
-		ents, err := rd.readDir(cur)
-		if err != nil {
-			return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
-		}
-		i, found := slices.BinarySearchFunc(ents, elem, func(e rdirent, t string) int { return strings.Compare(e.name, t) })
-		if !found {
-			return nil, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
-		}
-		next, err := rd.inodeAt(ents[i].ref)
-		if err != nil {
-			return nil, "", &fs.PathError{Op: op, Path: name, Err: err}
-		}
-		if next.mode.Type() == fs.ModeSymlink && (len(pending) > 0 || follow) {
-			if hops++; hops > maxSymlinkHops {
-				return nil, "", &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
-			}
-			if strings.HasPrefix(next.target, "/") {
-				done, cur = nil, root
-			}
-			pending = append(strings.Split(strings.Trim(next.target, "/"), "/"), pending...)
-			continue
-		}
-		cur, done = next, append(done, elem)
-	}
-	return cur, strings.Join(done, "/"), nil
+	in, _, err := pathwalk.Resolve[*rinode](inodeWalker{rd}, root, op, name, follow)
+	return in, err
 }
+
+// ResolvesAsMounted marks a Reader as resolving names as the kernel does
+// with the image mounted at / (see pathwalk.AsMounted).
+func (rd *Reader) ResolvesAsMounted() {}
 
 // Open opens the named file, following symlinks.
 func (rd *Reader) Open(name string) (fs.File, error) {
-	in, _, err := rd.lookup("open", name, true)
+	in, err := rd.lookup("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +456,7 @@ func (rd *Reader) Open(name string) (fs.File, error) {
 
 // Stat returns the FileInfo of name, following symlinks.
 func (rd *Reader) Stat(name string) (fs.FileInfo, error) {
-	in, _, err := rd.lookup("stat", name, true)
+	in, err := rd.lookup("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +465,7 @@ func (rd *Reader) Stat(name string) (fs.FileInfo, error) {
 
 // Lstat returns the FileInfo of name without following a final symlink.
 func (rd *Reader) Lstat(name string) (fs.FileInfo, error) {
-	in, _, err := rd.lookup("lstat", name, false)
+	in, err := rd.lookup("lstat", name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +474,7 @@ func (rd *Reader) Lstat(name string) (fs.FileInfo, error) {
 
 // ReadLink returns a symlink's target.
 func (rd *Reader) ReadLink(name string) (string, error) {
-	in, _, err := rd.lookup("readlink", name, false)
+	in, err := rd.lookup("readlink", name, false)
 	if err != nil {
 		return "", err
 	}
@@ -509,7 +486,7 @@ func (rd *Reader) ReadLink(name string) (string, error) {
 
 // ReadDir lists a directory, following symlinks to it.
 func (rd *Reader) ReadDir(name string) ([]fs.DirEntry, error) {
-	in, _, err := rd.lookup("readdir", name, true)
+	in, err := rd.lookup("readdir", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -686,11 +663,13 @@ func (i rinfo) Sys() any {
 	return &InodeInfo{UID: i.in.uid, GID: i.in.gid, Nlink: i.in.nlink, Major: i.in.major, Minor: i.in.minor}
 }
 
-// InodeInfo is what a Reader's FileInfo.Sys returns.
+// InodeInfo is what FileInfo.Sys returns for a Reader's and a Tree's FS.
 type InodeInfo struct {
 	UID, GID     uint32
-	Nlink        uint32
+	Nlink        uint32 // a Reader's only
 	Major, Minor uint32 // devices only
+	// Xattrs are the inode's extended attributes by full name.
+	Xattrs map[string][]byte
 }
 
 // OpenReader opens the image file name; Close the result when done.

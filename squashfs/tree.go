@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mkportable/mkportable/internal/pathwalk"
 )
 
 // Attr is the metadata of one inode.
@@ -117,7 +119,7 @@ var (
 	ErrExist    = fs.ErrExist
 	ErrNotExist = fs.ErrNotExist
 	// ErrNotDir means a path passes through something that is not a directory.
-	ErrNotDir = errors.New("not a directory")
+	ErrNotDir = pathwalk.ErrNotDir
 	// ErrInvalidName means a name squashfs cannot store.
 	ErrInvalidName = errors.New("invalid name")
 )
@@ -256,57 +258,30 @@ func (t *Tree) Lookup(name string) (*Node, error) {
 	return n, nil
 }
 
-// maxSymlinkHops bounds symlink resolution, as the kernel's ELOOP limit does.
-const maxSymlinkHops = 40
-
 // Resolve returns the node at name, following symlinks inside the tree the
-// way the kernel would once the image is mounted at /: absolute targets
-// start again at the root, relative ones at the link's directory, and ".."
-// never climbs above the root. It returns the resolved path too.
+// way the kernel would once the image is mounted at / (pathwalk.Resolve):
+// absolute targets start again at the root, relative ones at the link's
+// directory, and ".." never climbs above the root. It returns the resolved
+// path too.
 func (t *Tree) Resolve(name string) (*Node, string, error) {
-	clean, err := cleanPath(name)
-	if err != nil {
-		return nil, "", &PathError{Op: "resolve", Path: name, Err: err}
+	return pathwalk.Resolve[*Node](nodeWalker{}, t.root, "resolve", name, true)
+}
+
+// nodeWalker walks a Tree's nodes for pathwalk.Resolve.
+type nodeWalker struct{}
+
+func (nodeWalker) Child(dir *Node, name string) (*Node, error) {
+	n, ok := dir.entries[name]
+	if !ok {
+		return nil, ErrNotExist
 	}
-	pending := splitPath(clean)
-	var done []string // elements of the resolved path so far
-	n := t.root
-	hops := 0
-	for len(pending) > 0 {
-		elem := pending[0]
-		pending = pending[1:]
-		switch elem {
-		case ".":
-			continue
-		case "..":
-			if len(done) > 0 {
-				done = done[:len(done)-1]
-			}
-			n, _ = t.Lookup("/" + strings.Join(done, "/"))
-			continue
-		}
-		if !n.IsDir() {
-			return nil, "", &PathError{Op: "resolve", Path: name, Err: fmt.Errorf("/%s: %w", strings.Join(done, "/"), ErrNotDir)}
-		}
-		next, ok := n.entries[elem]
-		if !ok {
-			return nil, "", &PathError{Op: "resolve", Path: name, Err: fmt.Errorf("/%s: %w", path.Join(append(done, elem)...), ErrNotExist)}
-		}
-		if next.mode.Type() != fs.ModeSymlink {
-			n = next
-			done = append(done, elem)
-			continue
-		}
-		if hops++; hops > maxSymlinkHops {
-			return nil, "", &PathError{Op: "resolve", Path: name, Err: errors.New("too many levels of symbolic links")}
-		}
-		target := next.target
-		if strings.HasPrefix(target, "/") {
-			done, n = nil, t.root
-		}
-		pending = append(strings.Split(strings.Trim(target, "/"), "/"), pending...)
-	}
-	return n, "/" + strings.Join(done, "/"), nil
+	return n, nil
+}
+
+func (nodeWalker) IsDir(n *Node) bool { return n.IsDir() }
+
+func (nodeWalker) Link(n *Node) (string, bool, error) {
+	return n.target, n.mode.Type() == fs.ModeSymlink, nil
 }
 
 // add places node at name with attributes a; the parent must exist.
