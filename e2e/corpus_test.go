@@ -29,6 +29,7 @@ type row struct {
 	mksquashfs bool     // written by mksquashfs (squashfs-tools) instead of package squashfs
 	probe      string   // URL the guest must get an answer from once the units are active
 	control    string   // the outcome the harness must see in every guest, or it is broken
+	runtime    string   // why the outcome depends on what the program does when it runs, which no image check can see
 	covers     string   // what systemd behaviour the row shows
 	image      func(l layout, name string)
 }
@@ -336,9 +337,9 @@ func corpus() []row {
 		// Profiles.
 		{id: "httpd", file: "httpd_1.raw", probe: "http://127.0.0.1:8091/", covers: "busybox httpd on 127.0.0.1:8091, default profile",
 			image: httpd(8091)},
-		{id: "httpd-strict", file: "httpds_1.raw", profile: "strict", covers: "busybox httpd, profile strict (AF_UNIX only, private network)",
+		{id: "httpd-strict", file: "httpds_1.raw", profile: "strict", runtime: "busybox httpd opens an AF_INET socket, which strict's RestrictAddressFamilies=AF_UNIX forbids", covers: "busybox httpd, profile strict (AF_UNIX only, private network)",
 			image: httpd(8092)},
-		{id: "httpd-nonetwork", file: "httpdn_1.raw", profile: "nonetwork", covers: "busybox httpd, profile nonetwork (private network)",
+		{id: "httpd-nonetwork", file: "httpdn_1.raw", profile: "nonetwork", runtime: "busybox httpd opens an AF_INET socket, which nonetwork's RestrictAddressFamilies=AF_UNIX AF_NETLINK forbids", covers: "busybox httpd, profile nonetwork (private network)",
 			image: httpd(8093)},
 		{id: "httpd-trusted", file: "httpdt_1.raw", profile: "trusted", probe: "http://127.0.0.1:8094/", covers: "busybox httpd, profile trusted",
 			image: httpd(8094)},
@@ -583,7 +584,14 @@ func writeCorpus(ctx context.Context, rows []row, progs programs, dir, cache, wr
 		if err := os.WriteFile(filepath.Join(sub, "args"), []byte(args), 0o644); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(corpusHash, "%s\x00%s\x00%s\x00", r.id, key, args)
+		// The corpus key covers what the guests judged (the trees and how
+		// they were attached), not the writer's bytes: verdicts stay valid
+		// for replay when only the writer changes.
+		tree, err := l.hash(progs, fmt.Sprintf("mksquashfs=%t", r.mksquashfs))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(corpusHash, "%s\x00%s\x00%s\x00", r.id, tree, args)
 	}
 	old, err := os.ReadDir(cache)
 	if err != nil {

@@ -243,6 +243,15 @@ func TestCompare(t *testing.T) {
 	require.Equal(t, map[string]bool{"252": false, "257": false}, rep.Rows[1].Agree)
 	require.Equal(t, "legacy", rep.Rows[1].Predicted["252"].Shape)
 	table := rep.table()
-	require.Contains(t, table, "2 of 4 verdicts agree")
+	require.Contains(t, table, "2 of 4 verdicts agree, 0 differ")
 	require.Equal(t, 2, strings.Count(table, "≠ "), table)
+
+	// A row whose outcome only running shows is tolerated where inspect
+	// notes it cannot see it, and only there.
+	rows[1].runtime = "opens an AF_INET socket"
+	ins["b"] = inspectRun{stdout: []byte(`{"outcome":{"252":"active","257":"active"},"problems":[{"severity":"note","rule":"profile-sandbox","message":"cannot see","since":257}]}`)}
+	rep = compare(rows, runs, ins)
+	require.False(t, rep.Rows[1].tolerated("252"))
+	require.True(t, rep.Rows[1].tolerated("257"))
+	require.Contains(t, rep.table(), "1 differ where only running shows it")
 }
