@@ -117,10 +117,21 @@ settle() {
 	echo "settle: still busy after 60 s: $busy" | indent
 }
 
+# ran_ok reports whether service $1 ran and exited successfully since the
+# batch began: it is inactive with Result=success and either remembers
+# leaving the inactive state, or was garbage-collected after it (nothing
+# references it, so the manager forgot it and reloaded it fresh) and the
+# journal has its "Deactivated successfully" (SD_MESSAGE_UNIT_SUCCESS).
+ran_ok() {
+	[ "${1%.service}" != "$1" ] && [ "${prop[$1 ActiveState]:-}" = inactive ] && [ "${prop[$1 Result]:-}" = success ] || return 1
+	[ "${prop[$1 InactiveExitTimestampMonotonic]:-0}" != 0 ] && return 0
+	[ -n "$(journalctl --no-pager -q -o cat --after-cursor="$cursor" MESSAGE_ID=7ad2d189f7e94e70a38c781354912448 UNIT="$1" 2>/dev/null)" ]
+}
+
 # judge prints the states of row $1's units (given after the probe URL $2)
 # and the row's outcome class: active when every unit it started is active,
-# or is a service that ran (it left the inactive state once) and exited
-# successfully; fails otherwise, or
+# or is a service that ran and exited successfully (ran_ok); fails
+# otherwise, or
 # when the probe URL does not answer. The units' properties are in prop,
 # keyed "UNIT Property".
 judge() {
@@ -130,9 +141,7 @@ judge() {
 		is_template "$u" && continue
 		state="LoadState=${prop[$u LoadState]:-} ActiveState=${prop[$u ActiveState]:-} SubState=${prop[$u SubState]:-} Result=${prop[$u Result]:-} ExecMainCode=${prop[$u ExecMainCode]:-} ExecMainStatus=${prop[$u ExecMainStatus]:-}"
 		echo "E2E-UNIT $id $u $state"
-		if [ "${prop[$u LoadState]:-}" = loaded ] && { [ "${prop[$u ActiveState]:-}" = active ] ||
-			{ [ "${prop[$u ActiveState]:-}" = inactive ] && [ "${prop[$u Result]:-}" = success ] &&
-				[ "${prop[$u InactiveExitTimestampMonotonic]:-0}" != 0 ] && [ "${u%.service}" != "$u" ]; }; }; then
+		if [ "${prop[$u LoadState]:-}" = loaded ] && { [ "${prop[$u ActiveState]:-}" = active ] || ran_ok "$u"; }; then
 			continue
 		fi
 		line=$(journalctl --no-pager -q -o cat -p err --after-cursor="$cursor" -u "$u" 2>/dev/null | head -1)
