@@ -120,12 +120,13 @@ settle() {
 # ran_ok reports whether service $1 ran and exited successfully since the
 # batch began: it is inactive with Result=success and either remembers
 # leaving the inactive state, or was garbage-collected after it (nothing
-# references it, so the manager forgot it and reloaded it fresh) and the
-# journal has its "Deactivated successfully" (SD_MESSAGE_UNIT_SUCCESS).
+# references it, so the manager forgot it and reloaded it fresh; a failed
+# unit is never collected) and the journal has entries for it since the
+# batch began (a unit never started has none).
 ran_ok() {
 	[ "${1%.service}" != "$1" ] && [ "${prop[$1 ActiveState]:-}" = inactive ] && [ "${prop[$1 Result]:-}" = success ] || return 1
 	[ "${prop[$1 InactiveExitTimestampMonotonic]:-0}" != 0 ] && return 0
-	[ -n "$(journalctl --no-pager -q -o cat --after-cursor="$cursor" MESSAGE_ID=7ad2d189f7e94e70a38c781354912448 UNIT="$1" 2>/dev/null)" ]
+	[ -n "$(journalctl --no-pager -q -o cat --after-cursor="$cursor" -u "$1" 2>/dev/null | head -1)" ]
 }
 
 # judge prints the states of row $1's units (given after the probe URL $2)
