@@ -1,7 +1,9 @@
 package squashfs
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -123,6 +125,74 @@ func TestReaderFS(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, make([]byte, 4096), 0o644))
 	_, err = OpenReader(bad)
 	require.ErrorContains(t, err, "not a squashfs image")
+	require.ErrorIs(t, err, ErrFormat)
+}
+
+// Every cut of a valid image, and every table pointer moved past the end,
+// is ErrFormat from NewReader or from the first walk, never a panic.
+func TestReaderTruncatedIsErrFormat(t *testing.T) {
+	tree := linkTree(t)
+	var img memImage
+	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096, Compressor: GzipCompressor{Level: 1}, KeepOwners: true, Xattrs: true})
+	require.NoError(t, err)
+	used := int(binary.LittleEndian.Uint64(img.b[40:])) // the padding after may go
+	for n := 0; n < used; n += 7 {
+		rd, err := NewReader(bytesReaderAt(img.b[:n]), int64(n))
+		if err == nil {
+			err = walkAndRead(rd)
+		}
+		require.ErrorIs(t, err, ErrFormat, "cut at %d of %d", n, used)
+	}
+}
+
+// walkAndRead walks fsys, reads every regular file and every symlink, and
+// returns the first error.
+func walkAndRead(fsys fs.FS) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch d.Type() {
+		case 0:
+			f, err := fsys.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(io.Discard, f)
+			return err
+		case fs.ModeSymlink:
+			_, err := fs.ReadLink(fsys, p)
+			return err
+		}
+		return nil
+	})
+}
+
+func TestReaderWithContext(t *testing.T) {
+	var img memImage
+	tree := NewTree()
+	require.NoError(t, tree.AddBytes("f", Attr{Mode: 0o644}, bytes.Repeat([]byte("x"), 3*4096)))
+	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096})
+	require.NoError(t, err)
+	rd, err := NewReader(bytesReaderAt(img.b), int64(len(img.b)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	view := rd.WithContext(ctx)
+	f, err := view.Open("f")
+	require.NoError(t, err)
+	buf := make([]byte, 4096)
+	_, err = io.ReadFull(f, buf)
+	require.NoError(t, err)
+	cancel()
+	_, err = f.Read(buf)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = view.Stat("f")
+	require.ErrorIs(t, err, context.Canceled)
+	// The Reader it came from is not bound by the context.
+	data, err := rd.ReadFile("f")
+	require.NoError(t, err)
+	require.Len(t, data, 3*4096)
 }
 
 // FuzzReader feeds corrupted images to the Reader, which must return

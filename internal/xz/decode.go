@@ -199,3 +199,11 @@ func lzma2Len(b []byte) (int, error) {
 		}
 	}
 }
+
+// A Decoder decodes .xz streams as Decode does. It is not safe for
+// concurrent use; keep one per goroutine.
+type Decoder struct{}
+
+// Decode decodes the first .xz stream in src, at most limit bytes of it,
+// and appends them to dst.
+func (d *Decoder) Decode(dst, src []byte, limit int) ([]byte, error) { return Decode(dst, src, limit) }
