@@ -35,6 +35,7 @@ const (
 	// Cache sizes: decoded metadata blocks, parsed directory listings (in
 	// bytes of listing), decoded data and fragment blocks, xattr sets.
 	metaCacheBlocks  = 512
+	inodeCacheSize   = 8192
 	listCacheBytes   = 32 << 20
 	dataCacheBlocks  = 4
 	fragCacheBlocks  = 8
@@ -62,12 +63,13 @@ type image struct {
 	zero     []byte // one block of zeros, read-only: holes are served from it
 	raw      sync.Pool
 
-	mu     sync.Mutex
-	meta   *lru[uint64, []byte]   // decoded metadata blocks by position
-	lists  *lru[uint64, []dirent] // parsed listings by directory inode ref
-	blocks *lru[uint64, []byte]   // decoded data blocks by position
-	fragsC *lru[uint32, []byte]   // decoded fragment blocks by index
-	xattrs *lru[uint32, map[string][]byte]
+	mu         sync.Mutex
+	meta       *lru[uint64, []byte]   // decoded metadata blocks by position
+	inodeCache *lru[uint64, *rinode]  // parsed inodes by ref
+	lists      *lru[uint64, []dirent] // parsed listings by directory inode ref
+	blocks     *lru[uint64, []byte]   // decoded data blocks by position
+	fragsC     *lru[uint32, []byte]   // decoded fragment blocks by index
+	xattrs     *lru[uint32, map[string][]byte]
 	// parents records where each directory was found, to refuse a
 	// directory listed twice (a loop, or a tree that shares a subtree).
 	parents map[uint64]dirLink
@@ -230,6 +232,7 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 		return nil, err
 	}
 	img.meta = newLRU[uint64, []byte](metaCacheBlocks)
+	img.inodeCache = newLRU[uint64, *rinode](inodeCacheSize)
 	img.lists = newLRU[uint64, []dirent](listCacheBytes)
 	img.blocks = newLRU[uint64, []byte](dataCacheBlocks)
 	img.fragsC = newLRU[uint32, []byte](fragCacheBlocks)

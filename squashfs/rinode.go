@@ -43,10 +43,19 @@ func le64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
 
 // inode parses the inode at ref, checking every field against the image.
 func (img *image) inode(ref uint64) (*rinode, error) {
+	img.mu.Lock()
+	in, ok := img.inodeCache.get(ref)
+	img.mu.Unlock()
+	if ok {
+		return in, nil
+	}
 	in, err := img.parseInode(ref)
 	if err != nil {
 		return nil, fmt.Errorf("inode %#x: %w", ref, err)
 	}
+	img.mu.Lock()
+	img.inodeCache.add(ref, in, 1)
+	img.mu.Unlock()
 	return in, nil
 }
 
