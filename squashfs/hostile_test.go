@@ -455,33 +455,44 @@ func TestHostileChild(t *testing.T) {
 // regular file to the end, and reads and follows every symlink, going on
 // past errors; every error must be ErrFormat or a clean one.
 func walkHostile(name string) hostileResult {
-	var res hostileResult
-	note := func(err error) {
-		if err == nil {
-			return
-		}
-		if res.First == "" {
-			res.First = err.Error()
-		}
-		switch {
-		case errors.Is(err, ErrFormat):
-			res.Format++
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, pathwalk.ErrLoop), errors.Is(err, pathwalk.ErrNameTooLong),
-			errors.Is(err, pathwalk.ErrNotDir), errors.Is(err, ErrCompressor):
-			res.Clean++
-		default:
-			res.Unexpected = append(res.Unexpected, err.Error())
-		}
-	}
 	rc, err := OpenReader(name)
 	if err != nil {
-		note(err)
+		var res hostileResult
+		res.note(err)
 		return res
 	}
 	defer rc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), hostileWall)
 	defer cancel()
-	rd := rc.WithContext(ctx)
+	return walkReader(rc.WithContext(ctx))
+}
+
+// note counts an error as ErrFormat, clean, or unexpected.
+func (res *hostileResult) note(err error) {
+	if err == nil {
+		return
+	}
+	if res.First == "" {
+		res.First = err.Error()
+	}
+	switch {
+	case errors.Is(err, ErrFormat):
+		res.Format++
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, pathwalk.ErrLoop), errors.Is(err, pathwalk.ErrNameTooLong),
+		errors.Is(err, pathwalk.ErrNotDir), errors.Is(err, ErrCompressor),
+		// A name that is not UTF-8 is a valid squashfs name, but no fs.FS
+		// path can hold it.
+		errors.Is(err, fs.ErrInvalid):
+		res.Clean++
+	default:
+		res.Unexpected = append(res.Unexpected, err.Error())
+	}
+}
+
+// walkReader walks and reads all of rd, as walkHostile describes.
+func walkReader(rd *Reader) hostileResult {
+	var res hostileResult
+	note := res.note
 	note(fs.WalkDir(rd, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			note(err)

@@ -31,6 +31,10 @@ import (
 //
 // Lookups, listings and reads honour the context set with WithContext:
 // once it is done they return its error.
+//
+// Names need not be UTF-8 in squashfs, as on Linux; ReadDir lists such a
+// name, but no fs.FS path can hold it, so opening it fails with
+// fs.ErrInvalid.
 type Reader struct {
 	img *image
 	ctx context.Context
