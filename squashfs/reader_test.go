@@ -10,8 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
@@ -289,4 +291,46 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// Goroutines reading one Reader at once, with read-ahead, shared blocks
+// and fragments, all get every file right (run it with -race).
+func TestReaderConcurrent(t *testing.T) {
+	tree := NewTree()
+	want := map[string][]byte{}
+	for i := range 40 {
+		data := bytes.Repeat([]byte(fmt.Sprintf("file %d, ", i%7)), 1000+i*300)
+		name := fmt.Sprintf("d%d/f%02d", i%3, i)
+		require.NoError(t, tree.MkdirAll(path.Dir(name), Attr{Mode: 0o755}))
+		require.NoError(t, tree.AddBytes(name, Attr{Mode: 0o644}, data))
+		want[name] = data
+	}
+	var img memImage
+	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096, Compressor: XZCompressor{}})
+	require.NoError(t, err)
+	rd, err := NewReader(bytesReaderAt(img.b), int64(len(img.b)))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range want {
+				got, err := rd.ReadFile(k)
+				if err == nil && !bytes.Equal(got, want[k]) {
+					err = fmt.Errorf("%s: contents differ", k)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 )
@@ -68,8 +69,12 @@ type image struct {
 	inodeCache *lru[uint64, *rinode]  // parsed inodes by ref
 	lists      *lru[uint64, []dirent] // parsed listings by directory inode ref
 	blocks     *lru[uint64, []byte]   // decoded data blocks by position
-	fragsC     *lru[uint32, []byte]   // decoded fragment blocks by index
+	fragsC     *lru[uint64, []byte]   // decoded fragment blocks by position
 	xattrs     *lru[uint32, map[string][]byte]
+	// flights are blocks being decoded; ahead holds a token for each
+	// read-ahead goroutine, one per core beyond the caller's.
+	flights map[uint64]*flight
+	ahead   chan struct{}
 	// parents records where each directory was found, to refuse a
 	// directory listed twice (a loop, or a tree that shares a subtree).
 	parents map[uint64]dirLink
@@ -235,7 +240,9 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	img.inodeCache = newLRU[uint64, *rinode](inodeCacheSize)
 	img.lists = newLRU[uint64, []dirent](listCacheBytes)
 	img.blocks = newLRU[uint64, []byte](dataCacheBlocks)
-	img.fragsC = newLRU[uint32, []byte](fragCacheBlocks)
+	img.fragsC = newLRU[uint64, []byte](fragCacheBlocks)
+	img.flights = map[uint64]*flight{}
+	img.ahead = make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 0))
 	img.xattrs = newLRU[uint32, map[string][]byte](xattrCacheSets)
 	img.parents = map[uint64]dirLink{sb.rootRef: {parent: noParent}}
 	img.listed = map[uint64]bool{}
