@@ -534,9 +534,13 @@ type measured struct {
 // runMeasured runs a command to its end and returns its CPU time and peak
 // RSS from getrusage. A watchdog kills it past hostileWall or
 // hostileKillRSS, so a runaway cannot take the machine.
+//
+// The command is started through sh's exec: a child forked straight from
+// this process shares its memory until it execs, and Linux counts that in
+// the child's peak RSS; sh's is a megabyte or two.
 func runMeasured(t *testing.T, env []string, name string, args ...string) measured {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `exec "$0" "$@"`, name}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -372,7 +372,9 @@ func (img *image) readTable(name string, listAt, count, size uint64) ([]byte, er
 	if err := img.readAt(list, listAt, name+" list"); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, total)
+	// The buffer grows with the blocks actually decoded, not with the
+	// count, which the list only bounds.
+	out := make([]byte, 0, min(total, metadataBlockSize))
 	for i := range nblocks {
 		pos := binary.LittleEndian.Uint64(list[8*i:])
 		if pos < img.sb.dirTable || pos >= listAt {
