@@ -141,6 +141,16 @@ func hostileCorpus() []hostileCase {
 			return im.bytes()
 		}
 	}
+	// xattrCase builds an image whose one file, /a, has xattr set 0 of
+	// what set gives.
+	xattrCase := func(set func(im *himage)) func() []byte {
+		return raw(func(im *himage) {
+			f := im.rawFile("f\n")
+			f.xattr = 1
+			im.root = hdir(0o755, hent("a", f), hent("etc", hdir(0o755, hent("os-release", im.rawFile(osRelease)))))
+			set(im)
+		})
+	}
 	// dotdot is a target that walks down n elements of the "a" chain and
 	// back up, then goes on to rest.
 	dotdot := func(n int, rest string) string {
@@ -327,6 +337,59 @@ func hostileCorpus() []hostileCase {
 		{"sb-xattr-table-garbage", true, sb(func(s *superblock) { s.xattrTable = s.idTable })},
 		{"sb-export-table-inside", true, sb(func(s *superblock) { s.exportTable = s.inodeTable })},
 
+		// Extended attributes.
+		{"xattr-valid", false, raw(func(im *himage) {
+			// The second set refers to the first's value (at offset 11 of
+			// the key/value area: after type, name size, "comment").
+			im.xattrs = []hxattr{
+				xset(xrec(xattrUser, "comment", []byte("hello")), xrec(xattrSecurity, "capability", make([]byte, 20))),
+				xset(xrec(xattrTrusted|xattrOutOfLine, "copy", le(nil).u64(11))),
+			}
+			f, g := im.rawFile("f\n"), im.rawFile("g\n")
+			f.xattr, g.xattr = 1, 2
+			im.root = im.portable(hent("f", f), hent("g", g))
+		})},
+		{"xattr-value-huge", true, xattrCase(func(im *himage) {
+			x := xset(xrec(xattrUser, "v", nil))
+			binary.LittleEndian.PutUint32(x.kv[5:], 0xFFFFFFFF)
+			im.xattrs = []hxattr{x}
+		})},
+		{"xattr-count-huge", true, xattrCase(func(im *himage) {
+			x := xset(xrec(xattrUser, "v", []byte("x")))
+			x.count = 0xFFFFFFFF
+			im.xattrs = []hxattr{x}
+		})},
+		{"xattr-name-empty", true, xattrCase(func(im *himage) { im.xattrs = []hxattr{xset(xrec(xattrUser, "", []byte("x")))} })},
+		{"xattr-prefix-unknown", true, xattrCase(func(im *himage) { im.xattrs = []hxattr{xset(xrec(7, "x", []byte("x")))} })},
+		{"xattr-duplicate", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")), xrec(xattrUser, "x", []byte("2")))}
+		})},
+		{"xattr-out-of-line-nowhere", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser|xattrOutOfLine, "x", le(nil).u64(0xFFFF_0000_0000)))}
+		})},
+		{"xattr-index-huge", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")))}
+			im.root.entries[0].node.xattr = 1000
+		})},
+		{"xattr-ids-huge", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")))}
+			im.xattrIDs = u32p(0xFFFFFFFF)
+		})},
+		{"xattr-shared-bomb", false, zstdImage(128<<10, func(im *himage) {
+			var recs []le
+			for i := range 3 {
+				recs = append(recs, xrec(xattrUser, fmt.Sprintf("v%d", i), make([]byte, maxXattrValue)))
+			}
+			im.xattrs = []hxattr{xset(recs...)}
+			d := hdir(0o755)
+			for i := range 5000 {
+				f := hfile(0)
+				f.ext, f.xattr = true, 1
+				d.entries = append(d.entries, hent(fmt.Sprintf("f%05d", i), f))
+			}
+			im.root = im.portable(hent("d", d))
+		})},
+
 		// Valid images that cost a careless reader dearly.
 		{"dedup-bomb", false, zstdImage(1<<20, func(im *himage) {
 			pos, word := im.compressedBlock(bytes.Repeat([]byte("the same block "), 1<<20/15+1)[:1<<20])
@@ -356,6 +419,23 @@ func hostileCorpus() []hostileCase {
 		})},
 	}
 	return cases
+}
+
+// The corpus's valid xattr image reads back as written, a value stored
+// out of line included.
+func TestReaderXattrs(t *testing.T) {
+	rc, err := OpenReader(filepath.Join(hostileDir, "xattr-valid.raw"))
+	require.NoError(t, err)
+	defer rc.Close()
+	info, err := rc.Lstat("f")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"user.comment": []byte("hello"), "security.capability": make([]byte, 20)}, info.Sys().(*InodeInfo).Xattrs)
+	info, err = rc.Lstat("g")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"trusted.copy": []byte("hello")}, info.Sys().(*InodeInfo).Xattrs)
+	// Sys gives each caller a map of its own.
+	info.Sys().(*InodeInfo).Xattrs["trusted.copy"][0] = 'X'
+	require.Equal(t, []byte("hello"), info.Sys().(*InodeInfo).Xattrs["trusted.copy"])
 }
 
 // TestHostileCorpusIsGenerated checks that testdata/hostile holds exactly
@@ -499,6 +579,12 @@ func walkReader(rd *Reader) hostileResult {
 			return nil // go on with the rest
 		}
 		res.Entries++
+		// AddFS asks every entry for its metadata, xattrs included.
+		if info, err := d.Info(); err != nil {
+			note(err)
+		} else {
+			_ = info.Sys()
+		}
 		switch d.Type() {
 		case 0:
 			f, err := rd.Open(p)

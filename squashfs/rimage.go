@@ -28,10 +28,11 @@ const (
 	// (PAGE_SIZE); it refuses longer ones as corrupt.
 	maxSymlink = 4096
 	// maxXattrValue and maxXattrName are Linux's XATTR_SIZE_MAX and
-	// XATTR_NAME_MAX; maxXattrSet bounds one inode's whole set.
+	// XATTR_NAME_MAX; maxXattrSet bounds one inode's whole set, which
+	// FileInfo.Sys copies each time (ext4 keeps a set in one 4 KiB block).
 	maxXattrValue = 64 << 10
 	maxXattrName  = 255
-	maxXattrSet   = 1 << 20
+	maxXattrSet   = 256 << 10
 
 	// Cache sizes: decoded metadata blocks, parsed directory listings (in
 	// bytes of listing), decoded data and fragment blocks, xattr sets.
