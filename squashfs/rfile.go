@@ -59,7 +59,9 @@ func (img *image) fileBlock(in *rinode, l *layout, i int, ahead bool) ([]byte, e
 	bs := uint64(img.bs)
 	want := int(min(bs, in.size-uint64(i)*bs))
 	if ahead {
-		img.readAhead(in, l, i+1)
+		for j := range cap(img.ahead) {
+			img.readAhead(in, l, i+1+j)
+		}
 	}
 	if i < len(l.words) {
 		word := l.words[i]
@@ -104,19 +106,28 @@ func (img *image) readAhead(in *rinode, l *layout, i int) {
 	}
 }
 
-// fragment returns fragment block idx, decoded, and starts decoding the
-// next one: a walk reads the tails of files in the order they were packed.
+// fragment returns fragment block idx, decoded. When the fragment blocks
+// are being read in order, as a walk reads the tails of files in the
+// order they were packed, it starts decoding the next ones first.
 func (img *image) fragment(idx uint32) ([]byte, error) {
 	e := img.frags[idx]
 	if e.size&^dataUncompressed == 0 {
 		return nil, corrupt("fragment %d is empty", idx)
 	}
+	img.mu.Lock()
+	inOrder := idx == img.lastFrag+1
+	img.lastFrag = idx
+	img.mu.Unlock()
+	if inOrder {
+		for j := range cap(img.ahead) {
+			if next := int(idx) + 1 + j; next < len(img.frags) && img.frags[next].size&^dataUncompressed != 0 {
+				img.prefetch(img.fragsC, img.frags[next].start, img.frags[next].size, img.bs)
+			}
+		}
+	}
 	data, err := img.cachedBlock(img.fragsC, e.start, e.size, img.bs)
 	if err != nil {
 		return nil, fmt.Errorf("fragment %d: %w", idx, err)
-	}
-	if next := int(idx) + 1; next < len(img.frags) && img.frags[next].size&^dataUncompressed != 0 {
-		img.prefetch(img.fragsC, img.frags[next].start, img.frags[next].size, img.bs)
 	}
 	return data, nil
 }

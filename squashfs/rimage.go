@@ -73,9 +73,13 @@ type image struct {
 	fragsC     *lru[uint64, []byte]   // decoded fragment blocks by position
 	xattrs     *lru[uint32, map[string][]byte]
 	// flights are blocks being decoded; ahead holds a token for each
-	// read-ahead goroutine, one per core beyond the caller's.
+	// read-ahead goroutine, one per core (none with one core): the caller
+	// mostly waits while they decode the blocks it will want next.
 	flights map[uint64]*flight
 	ahead   chan struct{}
+	// lastFrag is the fragment block asked for last, to tell a walk
+	// through them in order.
+	lastFrag uint32
 	// parents records where each directory was found, to refuse a
 	// directory listed twice (a loop, or a tree that shares a subtree).
 	parents map[uint64]dirLink
@@ -243,7 +247,10 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	img.blocks = newLRU[uint64, []byte](dataCacheBlocks)
 	img.fragsC = newLRU[uint64, []byte](fragCacheBlocks)
 	img.flights = map[uint64]*flight{}
-	img.ahead = make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 0))
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		img.ahead = make(chan struct{}, n)
+	}
+	img.lastFrag = noIndex // so that fragment 0 starts a walk in order
 	img.xattrs = newLRU[uint32, map[string][]byte](xattrCacheSets)
 	img.parents = map[uint64]dirLink{sb.rootRef: {parent: noParent}}
 	img.listed = map[uint64]bool{}
