@@ -128,7 +128,7 @@ func TestReaderFS(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad")
 	require.NoError(t, os.WriteFile(bad, make([]byte, 4096), 0o644))
 	_, err = OpenReader(bad)
-	require.ErrorContains(t, err, "not a squashfs image")
+	require.ErrorContains(t, err, "magic 0x0: not a valid squashfs image")
 	require.ErrorIs(t, err, ErrFormat)
 }
 

@@ -14,7 +14,7 @@ import (
 // count, offset or name in them breaks the format, or a block does not
 // decode. Every such error of a Reader wraps it, with what was wrong and
 // where; test with errors.Is.
-var ErrFormat = errors.New("squashfs: not a valid image")
+var ErrFormat = errors.New("not a valid squashfs image")
 
 // corrupt returns an error wrapping ErrFormat.
 func corrupt(format string, args ...any) error {
@@ -144,7 +144,7 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	u32 := func(o int) uint32 { return binary.LittleEndian.Uint32(b[o:]) }
 	u64 := func(o int) uint64 { return binary.LittleEndian.Uint64(b[o:]) }
 	if m := u32(0); m != superblockMagic {
-		return nil, corrupt("not a squashfs image (magic %#x)", m)
+		return nil, corrupt("magic %#x", m)
 	}
 	sb := &img.sb
 	sb.inodeCount, sb.modTime, sb.blockSize, sb.fragCount = u32(4), u32(8), u32(12), u32(16)
