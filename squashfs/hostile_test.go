@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -519,8 +520,17 @@ type hostileResult struct {
 const hostileMarker = "HOSTILE-RESULT "
 
 // TestHostileChild is the child process: it walks and reads the image
-// named in SQUASHFS_HOSTILE_IMAGE and prints what happened.
+// named in SQUASHFS_HOSTILE_IMAGE and prints what happened, or runs and
+// measures the command in SQUASHFS_HOSTILE_RUN (see runMeasured).
 func TestHostileChild(t *testing.T) {
+	if run := os.Getenv("SQUASHFS_HOSTILE_RUN"); run != "" {
+		var r hostileRun
+		require.NoError(t, json.Unmarshal([]byte(run), &r))
+		b, err := json.Marshal(measure(r.Argv, r.Env))
+		require.NoError(t, err)
+		fmt.Printf("%s%s\n", hostileMarker, b)
+		return
+	}
 	name := os.Getenv("SQUASHFS_HOSTILE_IMAGE")
 	if name == "" {
 		t.Skip("run by TestHostileImages")
@@ -609,30 +619,69 @@ func walkReader(rd *Reader) hostileResult {
 
 // measured is how a child process ended.
 type measured struct {
-	cpu    time.Duration
-	rss    int64 // bytes
-	exit   int
-	stdout string
-	stderr string
-	killed string // why the watchdog killed it, if it did
+	CPU    time.Duration `json:"cpu"`
+	RSS    int64         `json:"rss"` // bytes
+	Exit   int           `json:"exit"`
+	Stdout string        `json:"stdout"`
+	Stderr string        `json:"stderr"`
+	Killed string        `json:"killed"` // why the watchdog killed it, if it did
+}
+
+// hostileRun is what TestHostileChild runs and measures, as JSON in
+// SQUASHFS_HOSTILE_RUN.
+type hostileRun struct {
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
 }
 
 // runMeasured runs a command to its end and returns its CPU time and peak
-// RSS from getrusage. A watchdog kills it past hostileWall or
-// hostileKillRSS, so a runaway cannot take the machine.
+// RSS from getrusage.
 //
-// The command is started through sh's exec: a child forked straight from
-// this process shares its memory until it execs, and Linux counts that in
-// the child's peak RSS; sh's is a megabyte or two.
+// A child forked from this process shares its memory until it execs, and
+// Linux counts that memory in the child's peak RSS, whatever the child
+// uses itself: in a full test run every child would seem to use this
+// process's 70 MB. So a fresh copy of the test binary (TestHostileChild,
+// a runner of about 10 MB) starts the command and reports its usage.
 func runMeasured(t *testing.T, env []string, name string, args ...string) measured {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `exec "$0" "$@"`, name}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	run, err := json.Marshal(hostileRun{Argv: append([]string{name}, args...), Env: env})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWall)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-test.run=^TestHostileChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SQUASHFS_HOSTILE_RUN="+string(run))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the runner failed: %s", out)
+	_, res, ok := strings.Cut(string(out), hostileMarker)
+	require.True(t, ok, "no result from the runner: %s", out)
+	res, _, _ = strings.Cut(res, "\n")
+	var m measured
+	require.NoError(t, json.Unmarshal([]byte(res), &m))
+	return m
+}
+
+// measure runs argv with env added to this process's, and a watchdog that
+// kills it past hostileWall or hostileKillRSS, so a runaway cannot take
+// the machine.
+func measure(argv, env []string) measured {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SQUASHFS_HOSTILE_RUN=") { // or the child would run itself
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
 	var m measured
+	if err := cmd.Start(); err != nil {
+		m.Killed = err.Error()
+		return m
+	}
+	done := make(chan struct{})
+	var killed atomic.Value
 	go func() {
 		deadline := time.Now().Add(hostileWall)
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -644,25 +693,27 @@ func runMeasured(t *testing.T, env []string, name string, args ...string) measur
 			case <-tick.C:
 			}
 			if time.Now().After(deadline) {
-				m.killed = fmt.Sprintf("still running after %v", hostileWall)
+				killed.Store(fmt.Sprintf("still running after %v", hostileWall))
 			} else if rss := procRSS(cmd.Process.Pid); rss > hostileKillRSS {
-				m.killed = fmt.Sprintf("RSS reached %d MB", rss>>20)
+				killed.Store(fmt.Sprintf("RSS reached %d MB", rss>>20))
+			} else {
+				continue
 			}
-			if m.killed != "" {
-				cmd.Process.Kill()
-				return
-			}
+			cmd.Process.Kill()
+			return
 		}
 	}()
 	err := cmd.Wait()
 	close(done)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	m.rss = ru.Maxrss << 10
-	m.exit = cmd.ProcessState.ExitCode()
-	m.stdout, m.stderr = stdout.String(), stderr.String()
-	if err != nil && m.exit < 0 && m.killed == "" {
-		m.killed = err.Error()
+	m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	m.RSS = ru.Maxrss << 10
+	m.Exit = cmd.ProcessState.ExitCode()
+	m.Stdout, m.Stderr = stdout.String(), stderr.String()
+	if k, ok := killed.Load().(string); ok {
+		m.Killed = k
+	} else if err != nil && m.Exit < 0 {
+		m.Killed = err.Error()
 	}
 	return m
 }
@@ -713,11 +764,11 @@ func TestHostileImages(t *testing.T) {
 			require.NoError(t, os.WriteFile(img, data, 0o644))
 
 			m := runMeasured(t, []string{"SQUASHFS_HOSTILE_IMAGE=" + img}, self, "-test.run=^TestHostileChild$", "-test.count=1")
-			line := fmt.Sprintf("%-40s %7d B  reader %5d ms %4d MB", c.name, len(data), m.cpu.Milliseconds(), m.rss>>20)
-			require.Empty(t, m.killed, "the reader was killed: %s\n%s", m.killed, m.stderr)
-			require.NotContains(t, m.stdout+m.stderr, "panic:", "the reader panicked")
-			_, out, ok := strings.Cut(m.stdout, hostileMarker)
-			require.True(t, ok, "no result from the child (exit %d):\n%s\n%s", m.exit, m.stdout, m.stderr)
+			line := fmt.Sprintf("%-40s %7d B  reader %5d ms %4d MB", c.name, len(data), m.CPU.Milliseconds(), m.RSS>>20)
+			require.Empty(t, m.Killed, "the reader was killed: %s\n%s", m.Killed, m.Stderr)
+			require.NotContains(t, m.Stdout+m.Stderr, "panic:", "the reader panicked")
+			_, out, ok := strings.Cut(m.Stdout, hostileMarker)
+			require.True(t, ok, "no result from the child (exit %d):\n%s\n%s", m.Exit, m.Stdout, m.Stderr)
 			out, _, _ = strings.Cut(out, "\n")
 			var res hostileResult
 			require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -728,18 +779,18 @@ func TestHostileImages(t *testing.T) {
 			} else {
 				require.Zero(t, res.Format, "a valid image gave ErrFormat: %s", res.First)
 			}
-			require.Less(t, m.cpu, hostileCPU, "reader CPU time")
-			require.Less(t, m.rss, int64(hostileRSS), "reader peak RSS")
+			require.Less(t, m.CPU, hostileCPU, "reader CPU time")
+			require.Less(t, m.RSS, int64(hostileRSS), "reader peak RSS")
 
 			if inspect != "" {
 				mi := runMeasured(t, nil, inspect, "inspect", img)
-				line += fmt.Sprintf("; inspect %5d ms %4d MB exit %d", mi.cpu.Milliseconds(), mi.rss>>20, mi.exit)
+				line += fmt.Sprintf("; inspect %5d ms %4d MB exit %d", mi.CPU.Milliseconds(), mi.RSS>>20, mi.Exit)
 				table = append(table, line)
-				require.Empty(t, mi.killed, "inspect was killed: %s", mi.killed)
-				require.NotContains(t, mi.stdout+mi.stderr, "panic:", "inspect panicked")
-				require.Contains(t, []int{0, 1}, mi.exit, "inspect: %s", mi.stderr)
-				require.Less(t, mi.cpu, hostileCPU, "inspect CPU time")
-				require.Less(t, mi.rss, int64(hostileRSS), "inspect peak RSS")
+				require.Empty(t, mi.Killed, "inspect was killed: %s", mi.Killed)
+				require.NotContains(t, mi.Stdout+mi.Stderr, "panic:", "inspect panicked")
+				require.Contains(t, []int{0, 1}, mi.Exit, "inspect: %s", mi.Stderr)
+				require.Less(t, mi.CPU, hostileCPU, "inspect CPU time")
+				require.Less(t, mi.RSS, int64(hostileRSS), "inspect peak RSS")
 			} else {
 				table = append(table, line)
 			}
