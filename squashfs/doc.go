@@ -22,7 +22,9 @@
 // table. Options select gzip, zstd, lz4 or no compression, other block
 // sizes, keeping owners and times, and dropping extended attributes.
 //
-// Reader reads images back, this package's or mksquashfs's, as an fs.FS.
+// Reader reads images back, this package's or mksquashfs's, as an fs.FS
+// that never trusts the image: a broken one gives an error wrapping
+// ErrFormat. Tree.AddFS copies a Reader's tree with all its metadata.
 //
 // Data blocks are compressed on Options.Workers goroutines while one
 // goroutine writes them in order, so memory stays near two blocks per

@@ -44,6 +44,9 @@ func TestMain(m *testing.M) {
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
 	}
+	for _, p := range goImages {
+		os.RemoveAll(filepath.Dir(p))
+	}
 	os.Exit(code)
 }
 
