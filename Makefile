@@ -1,14 +1,15 @@
 # mkportable: the two commands a fresh machine needs are `make example` and
-# `make test`; .ci/run installs the tools the tests use, then runs make test.
+# `make test`. `make test` first installs (as root) the Debian packages of
+# scripts/deps.txt that the tests run, or says which ones to install.
 
 GO ?= go
 
-.PHONY: all build example test test-short e2e nix-check fuzz bench clean
+.PHONY: all build deps example test test-short e2e nix-check fuzz bench clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o bin/mkportable ./cmd/mkportable
+	$(GO) build -trimpath -buildvcs=auto -o bin/mkportable ./cmd/mkportable
 
 # The example of the README: the web server of testdata/web-server, built
 # statically into a store-like directory named as Nix would name it, then
@@ -33,23 +34,38 @@ example:
 	$(GO) run ./cmd/mkportable build testdata/web-server/spec.json -o out \
 		--store-dir out/store --store-path $$store --subst web=$$store
 
-# Every package's tests, including the checks against unsquashfs, sqfsdiff,
-# mksquashfs, go-diskfs and (as root) the kernel.
-test:
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+# The programs the tests, `make bench` and `make nix-check` run
+# (scripts/deps.txt): installed as root, otherwise named, and a failure.
+deps:
+	./scripts/deps.sh
 
-# A Debian 12 guest with systemd as PID 1 under qemu attaches, upgrades and
-# detaches the example image with portablectl and refuses the bad ones. The
-# guest is built from Debian packages by scripts/e2e/build-guest.sh and
-# cached in .cache/e2e under the script's hash.
+# Every package's tests, including the checks against unsquashfs, sqfsdiff,
+# mksquashfs, go-diskfs and (as root) the kernel, which must run: a missing
+# program fails its test (MKPORTABLE_SKIP_TOOLS=1 skips it instead), and the
+# checks that ran are counted at the end. go test's default 10-minute
+# timeout is enough; -timeout leaves room on a machine busier than ours.
+CHECK_LOG := .cache/test-checks.log
+test: deps
+	$(GO) vet ./...
+	mkdir -p .cache
+	rm -f $(CHECK_LOG)
+	MKPORTABLE_CHECK_LOG=$(CURDIR)/$(CHECK_LOG) $(GO) test -count=1 -timeout 15m ./...
+	./scripts/checks-summary.sh $(CHECK_LOG)
+
+# Two guests with systemd as PID 1 under qemu, Debian 12 (systemd 252) and
+# Debian 13 (systemd 257): each attaches, upgrades and detaches the example
+# image with portablectl, then judges every image of the differential
+# corpus (e2e/corpus_test.go), and `mkportable inspect` must predict each
+# verdict; the verdicts go to .cache/e2e/verdicts.json. The guests are
+# built from Debian packages by scripts/e2e/build-guest.sh and cached in
+# .cache/e2e under the script's hash.
 e2e:
-	MKPORTABLE_E2E=1 $(GO) test -count=1 -v -timeout 20m ./e2e
+	MKPORTABLE_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e
 
 # What can be checked of flake.nix without nixpkgs: parsing, the pure spec
 # function against nix/golden-spec.json, that spec building an image, and
 # the pinned vendorHash.
-nix-check:
+nix-check: deps
 	./nix/check.sh
 
 test-short:
@@ -71,6 +87,8 @@ fuzz:
 	$(GO) test ./pkcs7 -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/gpt -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
 	$(GO) test ./ddi -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
+	$(GO) test ./portable -run '^$$' -fuzz FuzzOSRelease -fuzztime $(FUZZTIME)
+	$(GO) test ./portable -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
 
 # mkportable against mksquashfs and unsquashfs on every corpus a fresh
 # machine can make (scripts/bench.sh: BENCH=full adds a Debian root, an npm
@@ -78,7 +96,7 @@ fuzz:
 # ratios with the targets beside them; then the Go benchmarks of the
 # writer, the block pipeline, the LZMA encoder and the incompressibility
 # estimate.
-bench:
+bench: deps
 	./scripts/bench.sh
 	$(GO) test ./squashfs -run '^$$' -bench . -benchmem
 	$(GO) test ./internal/lzma -run '^$$' -bench . -benchmem

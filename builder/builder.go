@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mkportable/mkportable/portable"
 	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/unit"
 )
@@ -33,21 +34,50 @@ type Options struct {
 	Progress func(squashfs.Progress)
 	// Cache keeps compressed blocks for the next build (squashfs.Options).
 	Cache squashfs.Cache
-	// SkipChecks writes the image even when portabled would refuse it. It
-	// exists to test what portabled does with bad images; never ship one.
+	// SkipChecks lays out and writes the image even when portabled would
+	// refuse it or its service would fail. It exists to test what
+	// portabled does with bad images; never ship one.
 	SkipChecks bool
+}
+
+// Input is one thing Build took from the host.
+type Input struct {
+	// Kind is "unit", "store-path" or "contents".
+	Kind string `json:"kind"`
+	// Source is the host path read.
+	Source string `json:"source"`
+	// Target is where it is in the image.
+	Target string `json:"target"`
+}
+
+// Image is a laid-out image, not yet written.
+type Image struct {
+	Tree *squashfs.Tree
+	// Report is portable.Check's verdict on the tree, with the spec's
+	// matches and profile.
+	Report *portable.Report
+	// Created are the empty directories and files Layout added because an
+	// attached service needs them (its StateDirectory= and friends, the
+	// mount points of a profile).
+	Created []string
+	// Inputs are the host files and trees the image holds.
+	Inputs []Input
 }
 
 // Result describes a written image.
 type Result struct {
-	Path   string
-	Size   int64
-	SHA256 string
-	Stats  *squashfs.Stats
+	Path    string
+	Size    int64
+	SHA256  string
+	Stats   *squashfs.Stats
+	Report  *portable.Report
+	Created []string
+	Inputs  []Input
 }
 
-// CheckError is an input that breaks a rule: Input names the file or field,
-// Rule says what is wrong. Build returns all of them at once, joined.
+// CheckError is an input that breaks a rule: Input names the spec field,
+// file or image path, Rule says what is wrong. Build returns all of them
+// at once, joined.
 type CheckError struct {
 	Input string
 	Rule  string
@@ -56,36 +86,20 @@ type CheckError struct {
 // Error returns "input: rule".
 func (e *CheckError) Error() string { return e.Input + ": " + e.Rule }
 
-// mountPoints are the empty directories portabled binds the host's over;
-// without them the service fails with 226/NAMESPACE.
-var mountPoints = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/lib", "/var/cache", "/var/log"}
-
-// emptyFiles are bound over too.
-var emptyFiles = []string{"/etc/resolv.conf", "/etc/machine-id"}
-
-// unitDir is where portabled looks for units first and nixpkgs puts them.
+// unitDir is where the builder puts units: portabled looks there first
+// among the directories an image usually has, and nixpkgs puts them there.
 const unitDir = "/etc/systemd/system"
 
-var (
-	validImageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
-	validVersion   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
-	// validOSReleaseID is os-release(5)'s ID: lower-case letters, digits,
-	// '.', '_' and '-'.
-	validOSReleaseID  = regexp.MustCompile(`^[a-z0-9._-]+$`)
-	validOSReleaseKey = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-)
+// validVersion keeps the version a single file name element that does not
+// change the image name portablectl derives (which ends at the first '_').
+var validVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
-// Build lays out spec's image, checks it, and writes outDir/NAME_VERSION.raw.
-// A failed build leaves no image: it is written beside the target and
-// renamed into place only when complete.
+// Build lays out spec's image, checks it as portable.Check does, and writes
+// outDir/NAME_VERSION.raw, creating outDir if need be. Refused and fails
+// problems are errors (*CheckError, joined); ignored and note ones are in
+// Result.Report. A failed, cancelled or killed build leaves no image and no
+// temporary file (squashfs.WriteFile).
 func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	tree, err := Layout(spec, opts)
-	if err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
@@ -99,8 +113,18 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 			return nil, &CheckError{"blockSize", err.Error()}
 		}
 	}
+	img, err := Layout(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := os.Stat(outDir); err == nil && !info.IsDir() {
+		return nil, &CheckError{outDir, "the output directory is a file, not a directory"}
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
 	out := filepath.Join(outDir, spec.FileName())
-	stats, err := squashfs.WriteFile(ctx, out, tree, squashfs.Options{
+	stats, err := squashfs.WriteFile(ctx, out, img.Tree, squashfs.Options{
 		Compressor: comp, BlockSize: bs, Workers: opts.Workers, ModTime: opts.ModTime, Progress: opts.Progress,
 		Cache: opts.Cache,
 	})
@@ -117,29 +141,44 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 	if err != nil {
 		return nil, fmt.Errorf("hash %s: %w", out, err)
 	}
-	return &Result{Path: out, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Stats: stats}, nil
+	return &Result{Path: out, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Stats: stats,
+		Report: img.Report, Created: img.Created, Inputs: img.Inputs}, nil
 }
 
-// Layout returns the tree of spec's image, checked unless opts.SkipChecks:
-// units in /etc/systemd/system, /etc/os-release, empty /etc/resolv.conf and
-// /etc/machine-id, the mount points portabled binds over, every store path
-// whole, then contents and symlinks. With SkipChecks it lays out what it
-// can and ignores what breaks a rule, so tests can build the images
-// portabled refuses; the tree can be changed further before
-// squashfs.WriteFile writes it.
-func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
+// Layout returns spec's image, laid out and checked: units in
+// /etc/systemd/system, /etc/os-release, every store path whole, then
+// contents and symlinks, and the empty directories and files the attached
+// services need (found by portable.Check under every profile). Inputs are
+// checked first (a spec field, a unit, a store path...): if one is wrong
+// Layout returns those errors only, since the image's problems would
+// follow from them. Then portable.Check's refused and fails problems are
+// errors. With opts.SkipChecks it returns what it could lay out and no
+// error for the image's problems, so tests can build images portabled
+// refuses; the tree can be changed further before squashfs.WriteFile
+// writes it.
+func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
+	img := &Image{Tree: squashfs.NewTree()}
 	var problems []error
 	fail := func(input, format string, args ...any) {
 		problems = append(problems, &CheckError{input, fmt.Sprintf(format, args...)})
 	}
-	// must records an error of the tree, naming the input it came from.
 	must := func(input string, err error) {
 		if err != nil {
 			problems = append(problems, &CheckError{input, err.Error()})
 		}
 	}
-	if !validImageName.MatchString(spec.Name) || len(spec.Name) > 200 {
-		fail("name", "%q is not an image name portabled can derive from NAME_VERSION.raw: use letters, digits, '-' and '.', start with a letter or digit, and no '_'", spec.Name)
+	// The name is the root of every other rule: portablectl matches units
+	// and PORTABLE_PREFIXES by the name it derives from NAME_VERSION.raw.
+	file := spec.FileName()
+	if !validVersion.MatchString(spec.Version) {
+		file = spec.Name + "_VERSION.raw"
+	}
+	if derived, err := portable.ImageName(file); err != nil || derived != spec.Name {
+		why := fmt.Sprintf("portablectl derives the image name %q from %s (up to the first '_'), not %q", derived, file, spec.Name)
+		if err != nil {
+			why = err.Error()
+		}
+		return nil, &CheckError{"name", fmt.Sprintf("%q: %s; use letters, digits, '-' and '.'", spec.Name, why)}
 	}
 	if !validVersion.MatchString(spec.Version) {
 		fail("version", "%q must be letters, digits and . _ + ~ - (it becomes part of the file name)", spec.Version)
@@ -147,41 +186,14 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 	if len(spec.Units) == 0 {
 		fail("units", "no unit files: portabled attaches nothing from an image without units")
 	}
-	osrel := osReleaseFields(spec)
-	id := fieldValue(osrel, "ID")
-	if !validOSReleaseID.MatchString(id) {
-		fail("osRelease", "ID=%q: os-release(5) wants lower-case letters, digits, '.', '_' and '-', and portabled refuses an image without an ID", id)
-	}
-	prefixes := strings.Fields(fieldValue(osrel, "PORTABLE_PREFIXES"))
-	if !slices.Contains(prefixes, spec.Name) {
-		fail("osRelease", "PORTABLE_PREFIXES=%q does not list the image name %q: portablectl attach matches units by the image name and refuses an image whose PORTABLE_PREFIXES leave it out", strings.Join(prefixes, " "), spec.Name)
-		prefixes = append(prefixes, spec.Name)
-	}
-	for _, k := range slices.Sorted(maps.Keys(spec.OSRelease)) {
-		if !validOSReleaseKey.MatchString(k) {
-			fail("osRelease", "%q is not an os-release(5) field name (upper-case letters, digits and '_')", k)
-		}
-		if strings.ContainsAny(spec.OSRelease[k], "\n\r\x00") {
-			fail("osRelease", "%s: an os-release value is one line", k)
-		}
+	osrel, err := osRelease(spec)
+	if err != nil {
+		problems = append(problems, err)
 	}
 
-	tree := squashfs.NewTree()
-	dirAttr := squashfs.Attr{Mode: 0o755}
+	tree := img.Tree
 	fileAttr := squashfs.Attr{Mode: 0o644}
-	for _, d := range append([]string{unitDir}, mountPoints...) {
-		must(d, tree.MkdirAll(d, dirAttr))
-	}
-	for _, f := range emptyFiles {
-		must(f, tree.AddBytes(f, fileAttr, nil))
-	}
-
-	// Units: fill placeholders, parse, check names, refuse repeats.
-	type laidUnit struct {
-		src string
-		u   *unit.File
-	}
-	var units []laidUnit
+	must(unitDir, tree.MkdirAll(unitDir, squashfs.Attr{Mode: 0o755}))
 	seen := map[string]string{}
 	for _, src := range spec.Units {
 		data, err := os.ReadFile(src)
@@ -189,46 +201,52 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail(src, "cannot read unit: %v", errors.Unwrap(err))
 			continue
 		}
-		name := strings.TrimSuffix(filepath.Base(src), ".in")
-		data, err = unit.Substitute(src, data, spec.Substitutions)
-		if err != nil {
-			problems = append(problems, err)
-			continue
+		name := filepath.Base(src)
+		if strings.HasSuffix(name, ".in") || spec.SubstituteAll {
+			name = strings.TrimSuffix(name, ".in")
+			if data, err = unit.Substitute(src, data, spec.Substitutions); err != nil {
+				problems = append(problems, err)
+				continue
+			}
 		}
-		u, err := unit.Parse(src, data)
-		if err != nil {
-			problems = append(problems, err)
+		if !portable.ValidUnitName(name) {
+			fail(src, "%q is not a unit name systemd loads: a name of letters, digits and :-_.\\@ (not starting with '@') and a type such as .service, at most 255 bytes", name)
 			continue
-		}
-		if err := unit.CheckName(name, prefixes...); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", src, err))
 		}
 		if first, dup := seen[name]; dup {
 			fail(src, "unit %s is also made from %s; an image holds one unit of a name", name, first)
 			continue
 		}
 		seen[name] = src
-		units = append(units, laidUnit{src, u})
-		must(src, tree.AddBytes(path.Join(unitDir, name), fileAttr, data))
+		target := path.Join(unitDir, name)
+		img.Inputs = append(img.Inputs, Input{"unit", src, target})
+		must(src, tree.AddBytes(target, fileAttr, data))
 	}
-
-	must("/etc/os-release", tree.AddBytes("/etc/os-release", fileAttr, formatOSRelease(osrel)))
+	if osrel != nil {
+		must("/etc/os-release", tree.AddBytes("/etc/os-release", fileAttr, osrel))
+	}
 
 	storePaths, err := spec.storePaths()
 	if err != nil {
 		problems = append(problems, err)
 	}
-	for _, p := range storePaths {
-		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			fail(p, "a store path must be a clean absolute path such as /nix/store/<hash>-<name>")
+	storeDir := spec.StoreDir
+	if storeDir == "" {
+		storeDir = NixStore
+	}
+	for _, sp := range storePaths {
+		name, ok := strings.CutPrefix(sp.path, NixStore+"/")
+		if !ok || name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+			fail(sp.input, "%q is not a store path: it must be %s/<hash>-<name>, which is read from the store directory %s (a host path outside the store is never copied)", sp.path, NixStore, storeDir)
 			continue
 		}
-		host := spec.hostPath(p)
+		host := filepath.Join(storeDir, name)
 		if _, err := os.Lstat(host); err != nil {
-			fail(p, "store path does not exist at %s", host)
+			fail(sp.input, "store path %s does not exist at %s", sp.path, host)
 			continue
 		}
-		must(p, addPath(tree, p, host))
+		img.Inputs = append(img.Inputs, Input{"store-path", host, sp.path})
+		must(sp.path, addPath(tree, sp.path, host))
 	}
 	for _, c := range spec.Contents {
 		if !path.IsAbs(c.Target) {
@@ -239,6 +257,11 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail(c.Source, "contents source does not exist")
 			continue
 		}
+		if err := spec.checkContentsSource(c.Source); err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		img.Inputs = append(img.Inputs, Input{"contents", c.Source, path.Clean(c.Target)})
 		must(c.Source, addPath(tree, path.Clean(c.Target), c.Source))
 	}
 	var links []Symlink
@@ -247,7 +270,7 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail("symlinks", "%q -> %q: the symlink must be an absolute path below / and the object non-empty", l.Symlink, l.Object)
 			continue
 		}
-		if err := tree.MkdirAll(path.Dir(l.Symlink), dirAttr); err != nil {
+		if err := tree.MkdirAll(path.Dir(l.Symlink), squashfs.Attr{Mode: 0o755}); err != nil {
 			must("symlink "+l.Symlink, err)
 			continue
 		}
@@ -257,7 +280,6 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 		}
 		links = append(links, l)
 	}
-
 	// Every symlink asked for leads somewhere in the image: nixpkgs'
 	// objects are store paths, which the closure must hold.
 	for _, l := range links {
@@ -265,21 +287,95 @@ func Layout(spec Spec, opts Options) (*squashfs.Tree, error) {
 			fail("symlink "+l.Symlink, "object %s is not in the image (is its store path in storePaths or closureInfo?)", l.Object)
 		}
 	}
-	// Every program a unit runs must be in the image and executable.
-	stat := func(name string) (fs.FileMode, error) {
-		n, _, err := tree.Resolve(name)
-		if err != nil {
-			return 0, err
-		}
-		return n.Mode(), nil
+	if len(problems) > 0 && !opts.SkipChecks {
+		return nil, errors.Join(problems...)
 	}
-	for _, lu := range units {
-		problems = append(problems, CheckPrograms(lu.src, lu.u, stat)...)
+
+	// The paths the services need, under any profile, are made empty.
+	checkOpts := portable.Options{FileName: spec.FileName(), Matches: spec.Matches, Profile: spec.Profile}
+	if err := img.createMountPoints(ctx, checkOpts); err != nil {
+		return nil, err
+	}
+	img.Report, err = portable.Check(ctx, tree.FS(), checkOpts)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range img.Report.Worst(portable.Fails) {
+		versions := ""
+		if p.Since != 0 || p.Before != 0 {
+			versions = ", systemd " + p.Versions()
+		}
+		problems = append(problems, &CheckError{spec.inputOf(p, img.Inputs), fmt.Sprintf("%s (%s%s): %s", p.Rule, p.Severity, versions, p.Message)})
 	}
 	if len(problems) > 0 && !opts.SkipChecks {
 		return nil, errors.Join(problems...)
 	}
-	return tree, nil
+	return img, nil
+}
+
+// createMountPoints adds the empty directories and files that the attached
+// services need in the image, under every profile and version, and that
+// the tree lacks.
+func (img *Image) createMountPoints(ctx context.Context, opts portable.Options) error {
+	need := map[string]string{} // path -> kind
+	for _, prof := range portable.Profiles {
+		o := opts
+		o.Profile = prof
+		r, err := portable.Check(ctx, img.Tree.FS(), o)
+		if err != nil {
+			return err
+		}
+		for _, m := range r.MountPoints {
+			if !m.Exists {
+				need[m.Path] = m.Kind
+			}
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(need)) {
+		if _, err := img.Tree.Lookup(p); err == nil {
+			continue // there, but of the wrong kind: Check reports it
+		}
+		if _, _, err := img.Tree.Resolve(p); err == nil {
+			continue
+		}
+		var err error
+		switch need[p] {
+		case "dir":
+			err = img.Tree.MkdirAll(p, squashfs.Attr{Mode: 0o755})
+		case "file":
+			if err = img.Tree.MkdirAll(path.Dir(p), squashfs.Attr{Mode: 0o755}); err == nil {
+				err = img.Tree.AddBytes(p, squashfs.Attr{Mode: 0o644}, nil)
+			}
+		default:
+			continue // a bind target of unknown kind: Check reports it
+		}
+		if err != nil {
+			continue // e.g. a symlink in the way: Check reports it
+		}
+		img.Created = append(img.Created, p)
+	}
+	return nil
+}
+
+// inputOf names the input a problem comes from: the unit source for a
+// problem in a unit, else the image path or the spec.
+func (s Spec) inputOf(p portable.Problem, inputs []Input) string {
+	for _, in := range inputs {
+		if p.Path != "" && (p.Path == in.Target || strings.HasPrefix(p.Path, in.Target+"/")) {
+			return in.Source
+		}
+	}
+	switch {
+	case p.Path == "/etc/os-release":
+		return "osRelease"
+	case p.Path != "":
+		return p.Path
+	case p.Rule == "no-matching-units":
+		return "units"
+	case p.Rule == "image-name":
+		return "name"
+	}
+	return "spec"
 }
 
 // addPath copies a host file or directory into the tree at target.
@@ -309,60 +405,49 @@ func addPath(tree *squashfs.Tree, target, host string) error {
 	return &CheckError{host, "contents must be regular files, symlinks or directories"}
 }
 
-// osReleaseFields returns the fields of /etc/os-release: those portabled
-// and systemd read, in a fixed order, then spec.OSRelease's extra fields
-// sorted; spec.OSRelease overrides a field of the same name.
-func osReleaseFields(s Spec) [][2]string {
+// osRelease returns the /etc/os-release of spec's image: the fields
+// portabled and systemd read, in a fixed order, then spec.OSRelease's
+// extra fields sorted; spec.OSRelease overrides a field of the same name.
+// Every value is checked where it enters (portable.CheckOSReleaseField),
+// naming the spec field it came from.
+func osRelease(s Spec) ([]byte, error) {
 	pretty := s.Description
 	if pretty == "" {
 		pretty = s.Name + " " + s.Version
 	}
-	fields := [][2]string{
-		{"ID", strings.ToLower(s.Name)},
-		{"PRETTY_NAME", pretty},
-		{"VERSION_ID", s.Version},
-		{"BUILD_ID", s.Version},
-		{"PORTABLE_ID", s.Name},
-		{"PORTABLE_PRETTY_NAME", pretty},
-		{"PORTABLE_PREFIXES", s.Name},
+	type field struct{ key, value, input string }
+	fields := []field{
+		{"ID", strings.ToLower(s.Name), "name"},
+		{"PRETTY_NAME", pretty, "description"},
+		{"VERSION_ID", s.Version, "version"},
+		{"BUILD_ID", s.Version, "version"},
+		{"PORTABLE_ID", s.Name, "name"},
+		{"PORTABLE_PRETTY_NAME", pretty, "description"},
+		{"PORTABLE_PREFIXES", s.Name, "name"},
+	}
+	if len(s.Matches) > 0 {
+		fields[len(fields)-1] = field{"PORTABLE_PREFIXES", strings.Join(s.Matches, " "), "matches"}
 	}
 	if s.Homepage != "" {
-		fields = append(fields, [2]string{"HOME_URL", s.Homepage})
+		fields = append(fields, field{"HOME_URL", s.Homepage, "homepage"})
 	}
-	var extra []string
-	for k := range s.OSRelease {
-		extra = append(extra, k)
-	}
-	slices.Sort(extra)
-	for _, k := range extra {
-		if i := slices.IndexFunc(fields, func(f [2]string) bool { return f[0] == k }); i >= 0 {
-			fields[i][1] = s.OSRelease[k]
+	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
+		if i := slices.IndexFunc(fields, func(f field) bool { return f.key == k }); i >= 0 {
+			fields[i] = field{k, s.OSRelease[k], "osRelease"}
 		} else {
-			fields = append(fields, [2]string{k, s.OSRelease[k]})
+			fields = append(fields, field{k, s.OSRelease[k], "osRelease"})
 		}
 	}
-	return fields
-}
-
-func fieldValue(fields [][2]string, key string) string {
-	for _, f := range fields {
-		if f[0] == key {
-			return f[1]
+	var errs []error
+	kv := make([][2]string, len(fields))
+	for i, f := range fields {
+		if err := portable.CheckOSReleaseField(f.key, f.value); err != nil {
+			errs = append(errs, &CheckError{f.input, err.Error()})
 		}
+		kv[i] = [2]string{f.key, f.value}
 	}
-	return ""
-}
-
-// formatOSRelease writes os-release fields, each value double-quoted with
-// ", \, $ and ` escaped as os-release(5) requires.
-func formatOSRelease(fields [][2]string) []byte {
-	var b strings.Builder
-	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
-	for _, f := range fields {
-		fmt.Fprintf(&b, "%s=\"%s\"\n", f[0], esc.Replace(f[1]))
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
-	return []byte(b.String())
+	return portable.FormatOSRelease(kv)
 }
-
-// osRelease returns the /etc/os-release of spec's image.
-func osRelease(s Spec) []byte { return formatOSRelease(osReleaseFields(s)) }

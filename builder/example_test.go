@@ -11,7 +11,9 @@ import (
 )
 
 // Build a portable service image from a spec: one program in a store-like
-// directory and a unit template whose @app@ placeholder points at it.
+// directory and a unit template whose @app@ placeholder points at it. The
+// unit keeps state, so the builder adds the /var/lib/hello the service
+// needs, and says what systemd 252 and 257 will do with the image.
 func Example() {
 	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
@@ -27,7 +29,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	unitFile := filepath.Join(dir, "hello.service.in")
-	if err := os.WriteFile(unitFile, []byte("[Service]\nExecStart=@app@/bin/hello\n"), 0o644); err != nil {
+	if err := os.WriteFile(unitFile, []byte("[Service]\nExecStart=@app@/bin/hello\nStateDirectory=hello\n"), 0o644); err != nil {
 		log.Fatal(err)
 	}
 
@@ -44,5 +46,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(filepath.Base(res.Path), res.Stats.Files, "files")
-	// Output: hello_1.0.raw 5 files
+	fmt.Println("created", res.Created)
+	fmt.Println("systemd 252:", res.Report.Outcome(252), "systemd 257:", res.Report.Outcome(257))
+	// Output:
+	// hello_1.0.raw 5 files
+	// created [/dev /etc/machine-id /etc/resolv.conf /proc /run /sys /tmp /var/lib/hello /var/tmp]
+	// systemd 252: active systemd 257: active
 }

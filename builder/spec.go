@@ -1,8 +1,8 @@
 // Package builder builds systemd portable-service images: a Nix store
 // closure (or any files) plus unit files in, NAME_VERSION.raw out, laid out
-// as systemd-portabled expects and checked before it is written, so that
-// every mistake portabled would refuse or the service would die of is
-// caught on the build machine.
+// as systemd-portabled expects and checked before it is written with
+// package portable's rules, so that every mistake portabled would refuse
+// or the service would die of is caught on the build machine.
 package builder
 
 import (
@@ -15,6 +15,10 @@ import (
 	"strings"
 )
 
+// NixStore is the store directory store paths name, and the default host
+// directory they are read from.
+const NixStore = "/nix/store"
+
 // Spec describes a portable service image. As JSON (LoadSpec) its field
 // names are the json tags; paths in a spec file are relative to that file.
 // The names follow nixpkgs' portableService where it has one.
@@ -26,11 +30,25 @@ type Spec struct {
 	Version     string `json:"version"`
 	Description string `json:"description,omitempty"`
 	Homepage    string `json:"homepage,omitempty"`
-	// Units are unit files or templates (a trailing ".in" is dropped from
-	// the name); @name@ placeholders are filled from Substitutions.
+	// Units are unit files or templates. A template is a file whose name
+	// ends in ".in" (dropped from the unit's name), or every unit when
+	// SubstituteAll is set: its @name@ placeholders are filled from
+	// Substitutions. Other units are copied byte for byte, a literal '@'
+	// and all.
 	Units         []string          `json:"units"`
 	Substitutions map[string]string `json:"substitutions,omitempty"`
-	// StorePaths are copied whole into the image at their own paths.
+	// SubstituteAll treats every unit as a template (nixpkgs'
+	// substituteAll on each).
+	SubstituteAll bool `json:"substituteAll,omitempty"`
+	// Matches are the matches the image is meant to be attached with
+	// (portablectl attach IMAGE MATCH...); default the name. They become
+	// PORTABLE_PREFIXES.
+	Matches []string `json:"matches,omitempty"`
+	// Profile is the portablectl --profile the image is checked with:
+	// default (the default), nonetwork, strict or trusted.
+	Profile string `json:"profile,omitempty"`
+	// StorePaths are copied whole into the image at their own paths. Each
+	// must be /nix/store/<name>, read from StoreDir/<name>.
 	StorePaths []string `json:"storePaths,omitempty"`
 	// ClosureInfo is a closureInfo output directory or its store-paths
 	// file: one store path a line, each added to StorePaths.
@@ -39,8 +57,10 @@ type Spec struct {
 	// /nix/store. /nix/store/abc-x is read from StoreDir/abc-x.
 	StoreDir string `json:"storeDir,omitempty"`
 	// Contents are extra files or trees: Source on the host, Target in
-	// the image.
+	// the image. A source must lie in Dir unless HostContents is set.
 	Contents []Content `json:"contents,omitempty"`
+	// HostContents allows contents sources anywhere on the host.
+	HostContents bool `json:"hostContents,omitempty"`
 	// Symlinks are links to make in the image (nixpkgs: symlinks).
 	Symlinks []Symlink `json:"symlinks,omitempty"`
 	// OSRelease adds to or overrides the fields of /etc/os-release.
@@ -49,6 +69,10 @@ type Spec struct {
 	Compression string `json:"compression,omitempty"`
 	// BlockSize is the squashfs block size, e.g. "1M" (default) or "128K".
 	BlockSize string `json:"blockSize,omitempty"`
+	// Dir is the directory contents sources are confined to: LoadSpec
+	// sets it to the spec file's directory; empty means the working
+	// directory.
+	Dir string `json:"-"`
 }
 
 // Content places Source, a host file or directory, at Target in the image.
@@ -66,7 +90,7 @@ type Symlink struct {
 
 // LoadSpec reads a JSON spec file. Unknown fields are errors, so a typo is
 // not silently ignored; relative paths are resolved against the file's
-// directory.
+// directory, which becomes Dir.
 func LoadSpec(path string) (Spec, error) {
 	var s Spec
 	data, err := os.ReadFile(path)
@@ -93,13 +117,23 @@ func LoadSpec(path string) (Spec, error) {
 	}
 	s.ClosureInfo = rel(s.ClosureInfo)
 	s.StoreDir = rel(s.StoreDir)
+	s.Dir = dir
 	return s, nil
 }
 
+// storePath is a store path and the input that named it.
+type storePath struct{ path, input string }
+
+// maxClosureLine bounds a line of a closureInfo store-paths file.
+const maxClosureLine = 64 << 10
+
 // storePaths returns StorePaths plus those of ClosureInfo, without
 // repeats, in a fixed order.
-func (s Spec) storePaths() ([]string, error) {
-	paths := append([]string(nil), s.StorePaths...)
+func (s Spec) storePaths() ([]storePath, error) {
+	var paths []storePath
+	for _, p := range s.StorePaths {
+		paths = append(paths, storePath{p, "storePaths"})
+	}
 	if s.ClosureInfo != "" {
 		file := s.ClosureInfo
 		if info, err := os.Stat(file); err == nil && info.IsDir() {
@@ -107,36 +141,55 @@ func (s Spec) storePaths() ([]string, error) {
 		}
 		f, err := os.Open(file)
 		if err != nil {
-			return nil, fmt.Errorf("closure info: %w", err)
+			return nil, &CheckError{"closureInfo", err.Error()}
 		}
 		defer f.Close()
 		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, maxClosureLine)
 		for sc.Scan() {
 			if line := strings.TrimSpace(sc.Text()); line != "" {
-				paths = append(paths, line)
+				paths = append(paths, storePath{line, "closureInfo " + file})
 			}
 		}
 		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("closure info %s: %w", file, err)
+			return nil, &CheckError{"closureInfo " + file, err.Error()}
 		}
 	}
 	seen := map[string]bool{}
 	out := paths[:0]
 	for _, p := range paths {
-		if !seen[p] {
-			seen[p] = true
+		if !seen[p.path] {
+			seen[p.path] = true
 			out = append(out, p)
 		}
 	}
 	return out, nil
 }
 
-// hostPath is where store path p lives on the build machine.
-func (s Spec) hostPath(p string) string {
-	if s.StoreDir == "" {
-		return p
+// checkContentsSource refuses a contents source outside Dir, symlinks
+// resolved, unless HostContents allows it.
+func (s Spec) checkContentsSource(src string) error {
+	if s.HostContents {
+		return nil
 	}
-	return filepath.Join(s.StoreDir, filepath.Base(p))
+	base := s.Dir
+	if base == "" {
+		base = "."
+	}
+	absBase, err1 := filepath.Abs(base)
+	absSrc, err2 := filepath.Abs(src)
+	if err1 == nil && err2 == nil {
+		if b, err := filepath.EvalSymlinks(absBase); err == nil {
+			absBase = b
+		}
+		if r, err := filepath.EvalSymlinks(absSrc); err == nil {
+			absSrc = r
+		}
+		if rel, err := filepath.Rel(absBase, absSrc); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil
+		}
+	}
+	return &CheckError{src, fmt.Sprintf("contents source is outside %s; set \"hostContents\": true in the spec (or --host-contents) to take files from anywhere on the host", absBase)}
 }
 
 // FileName is the image's file name, NAME_VERSION.raw.

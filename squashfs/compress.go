@@ -162,9 +162,9 @@ type xzEncoder struct {
 	dictSize   int
 	bcj        bool
 	code, text lzma.Options // for blocks that may be machine code, for others
-	raw      []byte // the LZMA2 data of the last block, filtered when it was
-	plain    []byte // the LZMA2 data of the last block, unfiltered
-	filtered []byte // the last block after the x86 filter
+	raw        []byte       // the LZMA2 data of the last block, filtered when it was
+	plain      []byte       // the LZMA2 data of the last block, unfiltered
+	filtered   []byte       // the last block after the x86 filter
 }
 
 // Compress implements Encoder. Blocks of random or already-compressed

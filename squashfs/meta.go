@@ -25,6 +25,12 @@ func (w *writer) newMetaWriter(enc Encoder) *metaWriter {
 	return &metaWriter{w: w, enc: enc, h: w.metaHasher, raw: w.s.rawData}
 }
 
+// newMetaWriter returns a metaWriter that belongs to no image writer, so
+// it uses no cache.
+func newMetaWriter(enc Encoder, raw bool) *metaWriter {
+	return &metaWriter{enc: enc, raw: raw}
+}
+
 // offset is the uncompressed position of the next byte in the stream.
 func (m *metaWriter) offset() uint64 {
 	return uint64(len(m.blockStarts))*metadataBlockSize + uint64(len(m.pending))
@@ -70,7 +76,14 @@ func (m *metaWriter) cut(n int) error {
 	m.blockStarts = append(m.blockStarts, uint64(len(m.out)))
 	stored, header := block, uint16(n)|metadataUncompressed
 	if !m.raw {
-		out, raw, err := m.w.encode(m.enc, m.h, metadataBlockSize, m.scratch[:0], block)
+		var out []byte
+		var raw bool
+		var err error
+		if m.w != nil {
+			out, raw, err = m.w.encode(m.enc, m.h, metadataBlockSize, m.scratch[:0], block)
+		} else {
+			out, raw, err = compressBlock(m.enc, m.scratch[:0], block)
+		}
 		if err != nil {
 			return fmt.Errorf("compress metadata: %w", err)
 		}

@@ -333,19 +333,30 @@ func (w *writer) encode(enc Encoder, h *cacheHasher, encSize int, dst, src []byt
 		}
 		w.cacheMisses.Add(1)
 	}
-	out, err = enc.Compress(dst, src)
-	switch {
-	case errors.Is(err, ErrIncompressible):
-		out, raw = dst, true
-	case err != nil:
+	out, raw, err = compressBlock(enc, dst, src)
+	if err != nil {
 		return dst, false, err
-	case len(out)-len(dst) >= len(src):
-		out, raw = dst, true
 	}
 	if w.cache != nil {
 		w.cache.put(h, key, out[len(dst):], raw)
 	}
 	return out, raw, nil
+}
+
+// compressBlock compresses src with enc: the compressed bytes appended to
+// dst, or raw true when src is stored as it is because compressing does
+// not make it smaller.
+func compressBlock(enc Encoder, dst, src []byte) (out []byte, raw bool, err error) {
+	out, err = enc.Compress(dst, src)
+	switch {
+	case errors.Is(err, ErrIncompressible):
+		return dst, true, nil
+	case err != nil:
+		return dst, false, err
+	case len(out)-len(dst) >= len(src):
+		return dst, true, nil
+	}
+	return out, false, nil
 }
 
 // sink writes blocks in submission order. After a failure it keeps

@@ -10,9 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sync/atomic"
 )
 
@@ -48,26 +46,41 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	return &w.stats, nil
 }
 
-// WriteFile writes the image of t to the file name. It writes a temporary
-// file beside it and renames it into place only once the image is
-// complete, so a failed or cancelled write leaves no partial image behind.
+// WriteFile writes the image of t to the file name, replacing it. The image
+// appears under name only once it is complete and synced: on Linux it is
+// written to an unnamed O_TMPFILE in name's directory and linked into
+// place at the end, so a failed, cancelled or killed write leaves nothing
+// behind. Where O_TMPFILE is not available it is written to a temporary
+// file named ".NAME.mkportable-tmp-PID-N" and renamed into place; such a
+// file left by a killed process is removed by the next WriteFile of the
+// same name.
 func WriteFile(ctx context.Context, name string, t *Tree, opts Options) (*Stats, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	return writeFile(ctx, name, t, opts, createOutput)
+}
+
+// writeFile is WriteFile with the way the output is created as a
+// parameter, so tests can exercise the named-file fallback.
+func writeFile(ctx context.Context, name string, t *Tree, opts Options, create func(string) (*output, error)) (*Stats, error) {
+	removeStaleTemps(name)
+	out, err := create(name)
 	if err != nil {
 		return nil, fmt.Errorf("create image: %w", err)
 	}
-	stats, err := Write(ctx, tmp, t, opts)
+	stats, err := Write(ctx, out.f, t, opts)
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = out.f.Chmod(0o644)
 	}
-	if cerr := tmp.Close(); err == nil && cerr != nil {
+	if err == nil {
+		err = out.f.Sync()
+	}
+	if err == nil {
+		err = out.commit()
+	}
+	if cerr := out.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close image: %w", cerr)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), name)
-	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		out.abort()
 		return nil, err
 	}
 	return stats, nil

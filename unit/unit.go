@@ -1,6 +1,7 @@
-// Package unit reads systemd unit files: it parses them as systemd does,
-// fills nixpkgs-style @name@ placeholders, and checks what
-// systemd-portabled checks before it attaches an image's units.
+// Package unit reads systemd unit files as systemd's configuration parser
+// does, and fills nixpkgs-style @name@ placeholders in unit templates.
+// What portabled and the service manager make of a unit's settings is
+// package portable's business.
 //
 // A File keeps its original bytes, so a unit written back is byte-for-byte
 // the unit read; the parsed sections are a view for inspection.
@@ -10,7 +11,13 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxLine is the longest line, continuation lines joined, that systemd's
+// configuration parser reads (LONG_LINE_MAX, 1 MiB in systemd 252 and 257).
+// A longer one makes the whole unit fail to load.
+const MaxLine = 1 << 20
 
 // A File is one parsed unit file.
 type File struct {
@@ -18,6 +25,9 @@ type File struct {
 	Name     string
 	data     []byte
 	sections []Section
+	// Warnings are lines systemd skips with a warning: an assignment
+	// outside any section, a line without '=', an empty key.
+	Warnings []*SyntaxError
 }
 
 // A Section is a [Name] header and its assignments, in file order.
@@ -44,64 +54,144 @@ type SyntaxError struct {
 // Error returns "file:line: message".
 func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// Parse parses a unit file the way systemd's config parser does: lines are
-// trimmed; blank lines and lines starting with # or ; are comments; a line
-// ending in a backslash continues on the next (comment lines inside the
-// continuation are skipped); [Section] starts a section; everything else is
-// Key=Value, with space around the key and value trimmed. An assignment
-// before the first section is an error, as is a file with no assignment
-// at all, which portabled would attach as an empty unit.
+// Parse parses a unit file the way systemd's config_parse does. Lines
+// whose first non-blank character is # or ; are comments, also inside a
+// continuation; a line ending in an unescaped backslash continues on the
+// next, the backslash becoming a space; each joined line is trimmed;
+// "[Name]" starts a section; everything else is Key=Value with the key and
+// value trimmed. A leading UTF-8 byte order mark is skipped.
+//
+// Parse returns an error for what makes systemd refuse to load the unit
+// (a section header without its closing ']' or with control characters, a
+// line that is not UTF-8, a line longer than MaxLine) and records as
+// Warnings what systemd skips with a warning. An empty file is no error:
+// what portabled makes of one is a rule of its own.
 func Parse(name string, data []byte) (*File, error) {
 	f := &File{Name: name, data: data}
-	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	text := string(data)
+	text = strings.TrimPrefix(text, "\uFEFF")
 	var current *Section
-	entries := 0
-	for i := 0; i < len(lines); i++ {
-		lineNo := i + 1
-		line := strings.TrimSpace(lines[i])
-		if line == "" || line[0] == '#' || line[0] == ';' {
+	var cont strings.Builder
+	contLine, inCont := 0, false
+	lineNo := 0
+	for len(text) > 0 || inCont {
+		if len(text) == 0 {
+			// A continuation at the end of the file: systemd parses what it has.
+			inCont = false
+			if err := f.parseLine(&current, contLine, cont.String()); err != nil {
+				return nil, err
+			}
+			break
+		}
+		raw, rest := cutLine(text)
+		text = rest
+		lineNo++
+		if len(raw) > MaxLine {
+			return nil, &SyntaxError{name, lineNo, fmt.Sprintf("line longer than %d bytes: systemd refuses to load the unit", MaxLine)}
+		}
+		if t := strings.TrimLeft(raw, " \t\n\r"); t != "" && (t[0] == '#' || t[0] == ';') {
 			continue
 		}
-		// Join continuation lines: the backslash becomes a space.
-		for strings.HasSuffix(line, "\\") {
-			line = strings.TrimSuffix(line, "\\") + " "
-			for i+1 < len(lines) {
-				i++
-				next := strings.TrimSpace(lines[i])
-				if next != "" && (next[0] == '#' || next[0] == ';') {
-					continue
-				}
-				line += next
-				break
+		line := raw
+		if inCont {
+			if cont.Len()+len(raw) > MaxLine {
+				return nil, &SyntaxError{name, lineNo, fmt.Sprintf("continued line longer than %d bytes: systemd refuses to load the unit", MaxLine)}
 			}
-			if i+1 >= len(lines) {
-				break
-			}
+			cont.WriteString(raw)
+			line = cont.String()
 		}
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "[") {
-			if !strings.HasSuffix(line, "]") || len(line) < 3 {
-				return nil, &SyntaxError{name, lineNo, fmt.Sprintf("bad section header %q", line)}
+		if endsEscaped(line) {
+			if !inCont {
+				cont.Reset()
+				cont.WriteString(raw)
+				inCont, contLine = true, lineNo
 			}
-			f.sections = append(f.sections, Section{Name: line[1 : len(line)-1], Line: lineNo})
-			current = &f.sections[len(f.sections)-1]
+			s := cont.String()
+			cont.Reset()
+			cont.WriteString(s[:len(s)-1] + " ")
 			continue
 		}
-		key, value, ok := strings.Cut(line, "=")
-		key = strings.TrimSpace(key)
-		if !ok || key == "" {
-			return nil, &SyntaxError{name, lineNo, fmt.Sprintf("%q is not a section header, a comment or Key=Value", line)}
+		at := lineNo
+		if inCont {
+			at = contLine
+			inCont = false
 		}
-		if current == nil {
-			return nil, &SyntaxError{name, lineNo, fmt.Sprintf("assignment %s= comes before any [Section]", key)}
+		if err := f.parseLine(&current, at, line); err != nil {
+			return nil, err
 		}
-		current.Entries = append(current.Entries, Entry{Key: key, Value: strings.TrimSpace(value), Line: lineNo})
-		entries++
-	}
-	if entries == 0 {
-		return nil, &SyntaxError{name, 1, "unit file is empty: no Key=Value in any section"}
 	}
 	return f, nil
+}
+
+// cutLine splits off the first line of s as systemd's read_line does: a
+// line ends at "\n", "\r", "\r\n" or NUL.
+func cutLine(s string) (line, rest string) {
+	i := strings.IndexAny(s, "\n\r\x00")
+	if i < 0 {
+		return s, ""
+	}
+	if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+		return s[:i], s[i+2:]
+	}
+	return s[:i], s[i+1:]
+}
+
+// endsEscaped reports whether s ends in a backslash that is not itself
+// escaped.
+func endsEscaped(s string) bool {
+	escaped := false
+	for i := 0; i < len(s); i++ {
+		if escaped {
+			escaped = false
+		} else if s[i] == '\\' {
+			escaped = true
+		}
+	}
+	return escaped
+}
+
+func (f *File) parseLine(current **Section, lineNo int, line string) error {
+	l := strings.Trim(line, " \t\n\r")
+	if l == "" {
+		return nil
+	}
+	if !utf8.ValidString(l) {
+		return &SyntaxError{f.Name, lineNo, "line is not valid UTF-8: systemd refuses to load the unit"}
+	}
+	if l[0] == '[' {
+		if l[len(l)-1] != ']' {
+			return &SyntaxError{f.Name, lineNo, fmt.Sprintf("invalid section header %q: systemd refuses to load the unit", l)}
+		}
+		n := l[1 : len(l)-1]
+		if strings.ContainsFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return &SyntaxError{f.Name, lineNo, fmt.Sprintf("bad characters in section header %q: systemd refuses to load the unit", l)}
+		}
+		f.sections = append(f.sections, Section{Name: n, Line: lineNo})
+		*current = &f.sections[len(f.sections)-1]
+		return nil
+	}
+	if *current == nil {
+		f.Warnings = append(f.Warnings, &SyntaxError{f.Name, lineNo, "assignment outside of any section: systemd ignores it"})
+		return nil
+	}
+	key, value, ok := strings.Cut(l, "=")
+	switch {
+	case !ok:
+		f.Warnings = append(f.Warnings, &SyntaxError{f.Name, lineNo, fmt.Sprintf("%q has no '=': systemd ignores the line", shorten(l))})
+		return nil
+	case key == "":
+		f.Warnings = append(f.Warnings, &SyntaxError{f.Name, lineNo, "no key before '=': systemd ignores the line"})
+		return nil
+	}
+	(*current).Entries = append((*current).Entries, Entry{Key: strings.Trim(key, " \t\n\r"), Value: strings.Trim(value, " \t\n\r"), Line: lineNo})
+	return nil
+}
+
+func shorten(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
 }
 
 // Bytes returns the file's original bytes.
@@ -110,78 +200,26 @@ func (f *File) Bytes() []byte { return bytes.Clone(f.data) }
 // Sections returns the sections in file order.
 func (f *File) Sections() []Section { return f.sections }
 
+// Entries returns every assignment of every section named section, in
+// order.
+func (f *File) Entries(section string) []Entry {
+	var out []Entry
+	for _, s := range f.sections {
+		if s.Name == section {
+			out = append(out, s.Entries...)
+		}
+	}
+	return out
+}
+
 // Values returns every value of key in every section named section, in
 // order.
 func (f *File) Values(section, key string) []string {
 	var vals []string
-	for _, s := range f.sections {
-		if s.Name != section {
-			continue
-		}
-		for _, e := range s.Entries {
-			if e.Key == key {
-				vals = append(vals, e.Value)
-			}
+	for _, e := range f.Entries(section) {
+		if e.Key == key {
+			vals = append(vals, e.Value)
 		}
 	}
 	return vals
-}
-
-// execKeys are the [Service] settings whose values are command lines.
-var execKeys = map[string]bool{
-	"ExecStart": true, "ExecStartPre": true, "ExecStartPost": true, "ExecCondition": true,
-	"ExecReload": true, "ExecStop": true, "ExecStopPost": true,
-}
-
-// An ExecCommand is the program of one Exec*= line.
-type ExecCommand struct {
-	Key  string // ExecStart, ExecStartPre, ...
-	Line int
-	// Path is the program as written, after systemd's prefixes.
-	Path string
-	// Prefixes are the special characters that preceded it ("-", "@", "+",
-	// "!", "!!", ":", "|"), as written.
-	Prefixes string
-}
-
-// ExecCommands returns the program of every Exec*= line in [Service]. An
-// empty assignment (a reset) has none. Only the first word counts: systemd
-// stopped splitting command lines at " ; " in version 243's documentation
-// for ExecStart= of non-oneshot services, and arguments are not programs.
-func (f *File) ExecCommands() []ExecCommand {
-	var cmds []ExecCommand
-	for _, s := range f.sections {
-		if s.Name != "Service" {
-			continue
-		}
-		for _, e := range s.Entries {
-			if !execKeys[e.Key] || e.Value == "" {
-				continue
-			}
-			v := e.Value
-			prefixes := v[:len(v)-len(strings.TrimLeft(v, "-@+!:|"))]
-			v = v[len(prefixes):]
-			cmds = append(cmds, ExecCommand{Key: e.Key, Line: e.Line, Path: firstWord(v), Prefixes: prefixes})
-		}
-	}
-	return cmds
-}
-
-// firstWord returns the first word of a command line, unquoting it as
-// systemd does when it is quoted.
-func firstWord(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return ""
-	}
-	if q := s[0]; q == '"' || q == '\'' {
-		if end := strings.IndexByte(s[1:], q); end >= 0 {
-			return s[1 : end+1]
-		}
-		return s[1:]
-	}
-	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

@@ -1,7 +1,7 @@
 package unit
 
 import (
-	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,83 +26,44 @@ func TestParseExample(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, data, f.Bytes())
 	require.Equal(t, []string{"A web service"}, f.Values("Unit", "Description"))
+	require.Equal(t, []string{store + "/bin/web-server"}, f.Values("Service", "ExecStart"))
 	require.Equal(t, []string{"multi-user.target"}, f.Values("Install", "WantedBy"))
-	require.Equal(t, []ExecCommand{{Key: "ExecStart", Line: 6, Path: store + "/bin/web-server"}}, f.ExecCommands())
-	require.NoError(t, CheckName("web-server.service", "web-server"))
+	require.Empty(t, f.Warnings)
 }
 
+// TestParse follows systemd's config_parse (src/shared/conf-parser.c,
+// v252 and v257 alike).
 func TestParse(t *testing.T) {
-	f, err := Parse("x.service", []byte(`# comment
-; other comment
-[Service]
-  Environment = A=1 \
-# skipped inside a continuation
-    B=2
-Environment=
-ExecStartPre=-+/bin/prep arg
-ExecStart="/usr/bin/with space" arg
-ExecStop=!!@/bin/stop argv0
-ExecReload=
-`))
+	f, err := Parse("x.service", []byte("\uFEFF# comment\n; other comment\nOutside=1\n[Service]\n"+
+		"  Environment = A=1 \\\n# skipped inside a continuation\n    B=2\n"+
+		"Environment=\nExecStart=/bin/a \\\\\nExecStop=/bin/b\r\nwords only\n=x\nExecReload=/bin/c \\"))
 	require.NoError(t, err)
-	require.Equal(t, []string{"A=1  B=2", ""}, f.Values("Service", "Environment"))
-	require.Equal(t, []ExecCommand{
-		{Key: "ExecStartPre", Line: 8, Path: "/bin/prep", Prefixes: "-+"},
-		{Key: "ExecStart", Line: 9, Path: "/usr/bin/with space"},
-		{Key: "ExecStop", Line: 10, Path: "/bin/stop", Prefixes: "!!@"},
-	}, f.ExecCommands())
+	require.Equal(t, []string{"A=1      B=2", ""}, f.Values("Service", "Environment"))
+	require.Equal(t, []string{`/bin/a \\`}, f.Values("Service", "ExecStart"), "an escaped backslash does not continue")
+	require.Equal(t, []string{"/bin/b"}, f.Values("Service", "ExecStop"), "CRLF ends a line")
+	require.Equal(t, []string{"/bin/c"}, f.Values("Service", "ExecReload"), "a continuation at the end of the file")
+	require.Len(t, f.Warnings, 3)
+	require.Contains(t, f.Warnings[0].Error(), "x.service:3: assignment outside of any section")
+	require.Contains(t, f.Warnings[1].Error(), `"words only" has no '='`)
+	require.Contains(t, f.Warnings[2].Error(), "no key before '='")
 }
 
 func TestParseErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"Key=value\n", "x.service:1: assignment Key= comes before any [Section]"},
-		{"[Unit]\njust words\n", `x.service:2: "just words" is not a section header, a comment or Key=Value`},
-		{"[Unit\nA=b\n", `x.service:1: bad section header "[Unit"`},
-		{"", "x.service:1: unit file is empty"},
-		{"# only\n[Unit]\n\n", "x.service:1: unit file is empty"},
-		{"[Unit]\n=value\n", `x.service:2: "=value" is not a section header`},
+		{"[Unit\nA=b\n", `x.service:1: invalid section header "[Unit"`},
+		{"[Un\x01it]\n", "bad characters in section header"},
+		{"[Unit]\nA=\xff\n", "x.service:2: line is not valid UTF-8"},
+		{"[Unit]\nA=" + strings.Repeat("a", MaxLine) + "\n", "x.service:2: line longer than"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("x.service", []byte(tt.in))
 		var syn *SyntaxError
-		require.ErrorAs(t, err, &syn, tt.in)
+		require.ErrorAs(t, err, &syn, tt.want)
 		require.ErrorContains(t, err, tt.want)
 	}
-}
-
-func TestCheckName(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-		rule string
-	}{
-		{"web-server.service", true, ""},
-		{"web-server-foo.socket", true, ""},
-		{"web-server@.service", true, ""},
-		{"web-server@inst.service", true, ""},
-		{"web-server.foo.timer", true, ""},
-		{"web-server.target", true, ""},
-		{"web-server.path", true, ""},
-		{"webserver.service", false, `does not start with "web-server" followed by`},
-		{"web-serverx.service", false, "does not start with"},
-		{"web-server.mount", false, "must be .service, .socket, .target, .timer or .path"},
-		{"web-server", false, "no type suffix"},
-		{"web server.service", false, "character ' ' is not allowed"},
-		{"@web-server.service", false, "nothing before '@'"},
-		{"web-server@a@b.service", false, "more than one '@'"},
-		{"", false, "empty unit name"},
-	}
-	for _, tt := range tests {
-		err := CheckName(tt.name, "web-server")
-		if tt.ok {
-			require.NoError(t, err, tt.name)
-			continue
-		}
-		var ne *NameError
-		require.True(t, errors.As(err, &ne), tt.name)
-		require.ErrorContains(t, err, tt.rule, tt.name)
-	}
-	require.NoError(t, CheckName("db-helper.service", "web-server", "db"))
+	f, err := Parse("x.service", nil)
+	require.NoError(t, err, "an empty file parses; what portabled does with it is portable's rule")
+	require.Empty(t, f.Sections())
 }
 
 func TestSubstitute(t *testing.T) {
@@ -117,32 +78,81 @@ func TestSubstitute(t *testing.T) {
 	require.Equal(t, "web-server.service.in:3: placeholder @missing@ has no value", err.Error())
 }
 
+// TestSubstituteInjection: no value may add a setting to the unit it
+// fills (issue 10), wherever its placeholder sits.
+func TestSubstituteInjection(t *testing.T) {
+	tmpl := "[Service]\nExecStart=@prog@ --flag\nEnvironment=A=@env@\n@key@=1\n# @comment@\nDescription=@desc@\n"
+	ok := map[string]string{"prog": "/nix/store/x/bin/p", "env": "a b", "key": "User", "comment": "[x] = y", "desc": `quote " and 'x'`}
+	_, err := Substitute("u.in", []byte(tmpl), ok)
+	require.NoError(t, err)
+	for _, tc := range []struct{ key, value, rule string }{
+		{"prog", "/nix/store/x/bin/p\nExecStartPre=/evil\nUser=root", `control character '\n'`},
+		{"prog", "/p\rUser=root", `control character '\r'`},
+		{"env", "x\x00", `control character '\x00'`},
+		{"desc", "tab\there", `control character '\t'`},
+		{"desc", "bell\x7f", `control character '\x7f'`},
+		{"desc", "end\\", "ends in a backslash"},
+		{"env", "\xff", "not valid UTF-8"},
+		{"key", "User=root\nX", "control character"},
+		{"key", "ExecStartPre=/evil #", "would end the key"},
+		{"key", "[Install]", "would end the key"},
+		{"prog", "/bin/true ; /evil", `lone ";"`},
+		{"comment", "x\nUser=root", "control character"},
+	} {
+		vals := map[string]string{}
+		for k, v := range ok {
+			vals[k] = v
+		}
+		vals[tc.key] = tc.value
+		_, err := Substitute("u.in", []byte(tmpl), vals)
+		var ve *ValueError
+		require.ErrorAs(t, err, &ve, "%s=%q", tc.key, tc.value)
+		require.Equal(t, tc.key, ve.Key)
+		require.ErrorContains(t, err, tc.rule)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(webServer))
 	f.Add([]byte("[A]\nB=c \\\n#x\n d\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("f.service", data)
 		if err != nil {
+			var syn *SyntaxError
+			require.ErrorAs(t, err, &syn)
 			return
 		}
 		require.Equal(t, data, file.Bytes())
-		for _, c := range file.ExecCommands() {
-			require.NotContains(t, c.Key, "=")
+		for _, s := range file.Sections() {
+			for _, e := range s.Entries {
+				require.NotEmpty(t, e.Key)
+				require.NotContains(t, e.Key, "=")
+			}
 		}
 	})
 }
 
+// FuzzSubstitute: a value Substitute accepts never adds a line or a
+// setting to the unit.
 func FuzzSubstitute(f *testing.F) {
 	f.Add([]byte(webServer), "web", "/nix/store/x")
+	f.Add([]byte("[S]\n@k@=1\n"), "k", "User")
 	f.Fuzz(func(t *testing.T, data []byte, key, value string) {
 		out, err := Substitute("f", data, map[string]string{key: value})
 		if err != nil {
-			var pe *PlaceholderError
-			require.ErrorAs(t, err, &pe)
 			return
 		}
 		if !placeholder.Match(data) {
 			require.Equal(t, string(data), string(out))
+		}
+		before, err1 := Parse("f", data)
+		after, err2 := Parse("f", out)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		require.Equal(t, len(before.Sections()), len(after.Sections()))
+		for i, s := range before.Sections() {
+			require.Equal(t, len(s.Entries), len(after.Sections()[i].Entries))
 		}
 	})
 }

@@ -7,18 +7,45 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mkportable/mkportable/builder"
+	"github.com/mkportable/mkportable/portable"
 	"github.com/mkportable/mkportable/squashfs"
 )
 
 const buildSynopsis = `build [SPEC.json] -o DIR [flags]
 
 Builds DIR/NAME_VERSION.raw, a systemd portable service image, from a JSON
-spec, from flags, or from both (flags override the spec). Every input is
-checked first; a failed build leaves no image behind.`
+spec, from flags, or from both (flags override the spec), creating DIR if
+need be. Every input is checked first, then the laid-out image as
+'mkportable inspect' checks one: what portabled refuses or what makes a
+service fail is an error, what it ignores and notes are printed. A failed
+or killed build leaves nothing behind.`
+
+// buildResult is build's --json output.
+type buildResult struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Inputs say what was taken from where on the host.
+	Inputs []builder.Input `json:"inputs"`
+	// Created are the empty directories and files the builder added.
+	Created  []string                    `json:"created"`
+	Problems []portable.Problem          `json:"problems"`
+	Outcome  map[string]portable.Outcome `json:"outcome"`
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
 
 // listFlag collects a flag given several times.
 type listFlag []string
@@ -41,6 +68,11 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	storeDir := fs.String("store-dir", "", "host directory holding the store paths (default /nix/store)")
 	fs.Var(&symlinks, "symlink", "link `OBJECT:SYMLINK` to make in the image (repeatable)")
 	fs.Var(&contents, "contents", "host file or tree `SRC:DEST` to place in the image (repeatable)")
+	hostContents := fs.Bool("host-contents", false, "allow contents sources outside the spec file's directory (the working directory without a spec)")
+	var matches listFlag
+	fs.Var(&matches, "match", "a match `M` the image is attached with (repeatable; default the name); becomes PORTABLE_PREFIXES")
+	profile := fs.String("profile", "", "the portablectl --profile to check with: "+strings.Join(portable.Profiles, ", ")+" (default default)")
+	substituteAll := fs.Bool("substitute-all", false, "fill @placeholders@ in every unit, not only in .in templates")
 	compression := fs.String("compression", "", "xz (default), gzip, zstd, lz4 or none")
 	blockSize := fs.String("block-size", "", "squashfs block size (default 1M)")
 	jobs := fs.Int("jobs", 0, "compression workers (default: all cores)")
@@ -81,6 +113,15 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	set(&spec.StoreDir, *storeDir)
 	set(&spec.Compression, *compression)
 	set(&spec.BlockSize, *blockSize)
+	set(&spec.Profile, *profile)
+	spec.HostContents = spec.HostContents || *hostContents
+	spec.SubstituteAll = spec.SubstituteAll || *substituteAll
+	if len(matches) > 0 {
+		spec.Matches = matches
+	}
+	if spec.Profile != "" && !slices.Contains(portable.Profiles, spec.Profile) {
+		return fail(2, fmt.Errorf("--profile %q: want one of %s", spec.Profile, strings.Join(portable.Profiles, ", ")))
+	}
 	spec.Units = append(spec.Units, units...)
 	spec.StorePaths = append(spec.StorePaths, storePaths...)
 	for _, s := range substs {
@@ -107,9 +148,6 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		spec.Contents = append(spec.Contents, builder.Content{Source: src, Target: dest})
 	}
-	if info, err := os.Stat(*outDir); err != nil || !info.IsDir() {
-		return fail(1, fmt.Errorf("output directory %s does not exist", *outDir))
-	}
 	modTime, err := squashfs.ModTimeFromEnv(os.Getenv)
 	if err != nil {
 		return fail(2, err)
@@ -128,11 +166,23 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(map[string]any{"path": res.Path, "size": res.Size, "sha256": res.SHA256,
-			"name": spec.Name, "version": spec.Version})
+		if err := enc.Encode(buildResult{Path: res.Path, Size: res.Size, SHA256: res.SHA256, Name: spec.Name, Version: spec.Version,
+			Inputs: nonNil(res.Inputs), Created: nonNil(res.Created), Problems: res.Report.Problems, Outcome: res.Report.Outcomes()}); err != nil {
+			return fail(1, err)
+		}
 		return 0
 	}
 	fmt.Fprintf(stdout, "%s\n  size   %d bytes (%s)\n  sha256 %s\n  %d files, %.1fs\n",
 		res.Path, res.Size, humanBytes(res.Size), res.SHA256, res.Stats.Files, time.Since(start).Seconds())
+	if len(res.Created) > 0 {
+		fmt.Fprintf(stdout, "  created empty, as the services need them: %s\n", strings.Join(res.Created, " "))
+	}
+	for _, p := range res.Report.Problems {
+		where := ""
+		if p.Path != "" {
+			where = p.Path + ": "
+		}
+		fmt.Fprintf(stderr, "mkportable build: %s: [%s] %s%s%s\n", p.Severity, p.Rule, where, p.Message, versionNote(p))
+	}
 	return 0
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mkportable/mkportable/builder"
-	"github.com/mkportable/mkportable/squashfs"
+	"github.com/mkportable/mkportable/portable"
 	"github.com/stretchr/testify/require"
 )
 
@@ -28,17 +27,18 @@ func storeFixture(t *testing.T) (flags []string, storePath string) {
 }
 
 func TestBuildAndInspect(t *testing.T) {
-	flags, _ := storeFixture(t)
-	out := t.TempDir()
+	flags, storePath := storeFixture(t)
+	out := filepath.Join(t.TempDir(), "new")
 	code, stdout, stderr := runCLI(t, append([]string{"build", "-o", out, "--json"}, flags...)...)
 	require.Equal(t, 0, code, stderr)
-	var res struct {
-		Path, SHA256, Name, Version string
-		Size                        int64
-	}
+	var res buildResult
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
 	require.Equal(t, filepath.Join(out, "web-server_20220227.raw"), res.Path)
 	require.Len(t, res.SHA256, 64)
+	require.Contains(t, res.Inputs, builder.Input{Kind: "store-path", Source: filepath.Join(flags[7], filepath.Base(storePath)), Target: storePath})
+	require.Contains(t, res.Created, "/proc")
+	require.Empty(t, res.Problems)
+	require.Contains(t, stdout, `"problems": []`)
 
 	code, stdout, stderr = runCLI(t, "inspect", res.Path, "--json")
 	require.Equal(t, 0, code, stderr)
@@ -46,7 +46,7 @@ func TestBuildAndInspect(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &got))
 	require.Equal(t, "web-server", got.Name)
 	require.Equal(t, "web-server", got.OSRelease["PORTABLE_PREFIXES"])
-	require.Equal(t, []inspectUnit{{"web-server.service", "/etc/systemd/system/web-server.service"}}, got.Units)
+	require.Equal(t, []portable.Unit{{Name: "web-server.service", Path: "/etc/systemd/system/web-server.service", Attached: true}}, got.Units)
 	require.Empty(t, got.Problems)
 	require.Contains(t, stdout, `"problems": []`)
 }
@@ -54,18 +54,27 @@ func TestBuildAndInspect(t *testing.T) {
 func TestBuildErrors(t *testing.T) {
 	flags, _ := storeFixture(t)
 	out := t.TempDir()
+	aFile := filepath.Join(t.TempDir(), "afile")
+	require.NoError(t, os.WriteFile(aFile, nil, 0o644))
 	tests := []struct {
 		args []string
 		code int
 		want []string
 	}{
 		{append([]string{"build", "-o", out}, append(flags, "--name", "webserver")...), 1,
-			[]string{`mkportable build: `, `name does not start with "webserver"`}},
-		{append([]string{"build", "-o", out}, append(flags, "--store-path", "/nix/store/gone", "--name", "web_server")...), 1,
-			[]string{`mkportable build: name: "web_server" is not an image name`, "mkportable build: /nix/store/gone: store path does not exist"}},
+			[]string{`mkportable build: `, `units: no-matching-units (refused)`}},
+		{append([]string{"build", "-o", out}, append(flags, "--name", "bb_httpd")...), 1,
+			[]string{`mkportable build: name: "bb_httpd": portablectl derives the image name "bb"`}},
+		{append([]string{"build", "-o", out}, append(flags, "--store-path", "/nix/store/gone")...), 1,
+			[]string{"mkportable build: storePaths: store path /nix/store/gone does not exist"}},
+		{append([]string{"build", "-o", out}, append(flags, "--store-path", "/etc/ssl/certs")...), 1,
+			[]string{`mkportable build: storePaths: "/etc/ssl/certs" is not a store path`}},
+		{append([]string{"build", "-o", out}, append(flags, "--contents", "/etc/hostname:/etc/hostname")...), 1,
+			[]string{`--host-contents`}},
+		{append([]string{"build", "-o", out, "--profile", "lax"}, flags...), 2, []string{`--profile "lax"`}},
 		{append([]string{"build"}, flags...), 2, []string{"-o DIR is required"}},
 		{append([]string{"build", "-o", out, "--subst", "novalue"}, flags...), 2, []string{`--subst "novalue": want KEY=VALUE`}},
-		{append([]string{"build", "-o", filepath.Join(out, "missing")}, flags...), 1, []string{"output directory"}},
+		{append([]string{"build", "-o", aFile}, flags...), 1, []string{"is a file, not a directory"}},
 		{[]string{"build", "-o", out, filepath.Join(out, "none.json")}, 1, []string{"spec: open"}},
 	}
 	for _, tt := range tests {
@@ -78,72 +87,4 @@ func TestBuildErrors(t *testing.T) {
 	left, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Empty(t, left, "failed builds left files behind")
-}
-
-// TestInspectProblems builds images that portabled refuses, with the
-// builder's checks bypassed, and checks inspect names each problem.
-func TestInspectProblems(t *testing.T) {
-	flags, storePath := storeFixture(t)
-	tests := []struct {
-		name   string
-		mutate func(t *testing.T, tree *squashfs.Tree)
-		want   string
-	}{
-		{"no os-release", func(t *testing.T, tree *squashfs.Tree) { remove(t, tree, "/etc/os-release") },
-			"no os-release: neither /etc/os-release nor /usr/lib/os-release exists"},
-		{"unit outside the prefix", func(t *testing.T, tree *squashfs.Tree) {
-			remove(t, tree, "/etc/systemd/system/web-server.service")
-			require.NoError(t, tree.AddBytes("/etc/systemd/system/other.service", squashfs.Attr{Mode: 0o644}, []byte("[Service]\nExecStart=/bin/true\n")))
-		}, "no unit file named web-server followed by '-', '.' or '@'"},
-		{"no mount points", func(t *testing.T, tree *squashfs.Tree) { remove(t, tree, "/proc") },
-			"/proc is missing: portabled binds the host's over it, so the service would fail with 226/NAMESPACE"},
-		{"program missing", func(t *testing.T, tree *squashfs.Tree) { remove(t, tree, storePath+"/bin/web-server") },
-			"ExecStart= program " + storePath + "/bin/web-server is not in the image"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := builder.Spec{Name: "web-server", Version: "1"}
-			for i := 0; i < len(flags); i += 2 {
-				switch flags[i] {
-				case "--unit":
-					spec.Units = append(spec.Units, flags[i+1])
-				case "--store-dir":
-					spec.StoreDir = flags[i+1]
-				}
-			}
-			spec.StorePaths = []string{storePath}
-			spec.Substitutions = map[string]string{"web": storePath}
-			tree, err := builder.Layout(spec, builder.Options{})
-			require.NoError(t, err)
-			tt.mutate(t, tree)
-			img := filepath.Join(t.TempDir(), "web-server_1.raw")
-			_, err = squashfs.WriteFile(context.Background(), img, tree, squashfs.Options{})
-			require.NoError(t, err)
-			code, stdout, _ := runCLI(t, "inspect", img)
-			require.Equal(t, 1, code)
-			require.Contains(t, stdout, tt.want)
-		})
-	}
-	code, _, stderr := runCLI(t, "inspect", filepath.Join(t.TempDir(), "nothing.raw"))
-	require.Equal(t, 1, code)
-	require.Contains(t, stderr, "no such file")
-
-	notImage := filepath.Join(t.TempDir(), "x.raw")
-	require.NoError(t, os.WriteFile(notImage, make([]byte, 4096), 0o644))
-	code, _, stderr = runCLI(t, "inspect", notImage)
-	require.Equal(t, 1, code)
-	require.Contains(t, stderr, "not a readable squashfs image")
-
-	lz4Image := filepath.Join(t.TempDir(), "web-server_20220227.raw")
-	code, _, stderr = runCLI(t, append([]string{"build", "-o", filepath.Dir(lz4Image), "--compression", "lz4"}, flags...)...)
-	require.Equal(t, 0, code, stderr)
-	code, stdout, stderr := runCLI(t, "inspect", lz4Image)
-	require.Equal(t, 0, code, stderr)
-	require.Contains(t, stdout, "problems    none")
-}
-
-// remove drops a path from a laid-out tree.
-func remove(t *testing.T, tree *squashfs.Tree, p string) {
-	t.Helper()
-	require.NoError(t, tree.Remove(p))
 }

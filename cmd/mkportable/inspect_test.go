@@ -1,202 +1,145 @@
 package main
 
 import (
-	"io/fs"
-	"maps"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
 	"testing"
-	"testing/fstest"
 
+	"github.com/mkportable/mkportable/builder"
+	"github.com/mkportable/mkportable/squashfs"
 	"github.com/stretchr/testify/require"
 )
 
-// goodImage is the root of an image portabled attaches as web-server: what
-// the builder lays out, as an in-memory file system.
-func goodImage() fstest.MapFS {
-	dir := &fstest.MapFile{Mode: fs.ModeDir | 0o755}
-	img := fstest.MapFS{
-		"etc/os-release":      {Data: []byte("ID=web-server\nPORTABLE_PREFIXES=\"web-server\"\nPRETTY_NAME='Web server'\n")},
-		"etc/resolv.conf":     {},
-		"etc/machine-id":      {},
-		"store/web/bin/serve": {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
-		"etc/systemd/system/web-server.service": {
-			Data: []byte("[Service]\nExecStart=/store/web/bin/serve\n"),
-		},
+// badImage builds the fixture's image with the builder's checks bypassed,
+// changed by mutate, and returns its path.
+func badImage(t *testing.T, file string, mutate func(tree *squashfs.Tree)) string {
+	t.Helper()
+	flags, storePath := storeFixture(t)
+	spec := builder.Spec{Name: "web-server", Version: "1", StorePaths: []string{storePath},
+		Substitutions: map[string]string{"web": storePath}}
+	for i := 0; i < len(flags); i += 2 {
+		switch flags[i] {
+		case "--unit":
+			spec.Units = append(spec.Units, flags[i+1])
+		case "--store-dir":
+			spec.StoreDir = flags[i+1]
+		}
 	}
-	for _, d := range []string{"proc", "sys", "dev", "run", "tmp", "var/tmp"} {
-		img[d] = dir
+	img, err := builder.Layout(context.Background(), spec, builder.Options{})
+	require.NoError(t, err)
+	if mutate != nil {
+		mutate(img.Tree)
 	}
-	return img
+	out := filepath.Join(t.TempDir(), file)
+	_, err = squashfs.WriteFile(context.Background(), out, img.Tree, squashfs.Options{})
+	require.NoError(t, err)
+	return out
 }
 
-func symlink(target string) *fstest.MapFile {
-	return &fstest.MapFile{Data: []byte(target), Mode: fs.ModeSymlink | 0o777}
+// TestInspectJSON checks the contract's JSON: severity in each problem,
+// outcome per version, units with attached.
+func TestInspectJSON(t *testing.T) {
+	img := badImage(t, "web-server_1.raw", func(tree *squashfs.Tree) {
+		require.NoError(t, tree.Remove("/var/tmp"))
+		require.NoError(t, tree.AddBytes("/etc/systemd/system/third.service", squashfs.Attr{Mode: 0o644}, []byte("[Service]\nExecStart=/x\n")))
+	})
+	code, stdout, stderr := runCLI(t, "inspect", "--json", img)
+	require.Equal(t, 1, code, stderr)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+	keys := []string{}
+	for k := range got {
+		keys = append(keys, k)
+	}
+	require.ElementsMatch(t, []string{"image", "name", "matches", "profile", "osReleasePath", "osRelease", "units", "problems", "outcome"}, keys)
+	require.Equal(t, img, got["image"])
+	require.Equal(t, "web-server", got["name"])
+	require.Equal(t, []any{"web-server"}, got["matches"])
+	require.Equal(t, "default", got["profile"])
+	require.Equal(t, "/etc/os-release", got["osReleasePath"])
+	require.Equal(t, map[string]any{"252": "fails", "257": "fails"}, got["outcome"])
+	require.Contains(t, got["units"], map[string]any{"name": "third.service", "path": "/etc/systemd/system/third.service", "attached": false})
+	require.Contains(t, got["units"], map[string]any{"name": "web-server.service", "path": "/etc/systemd/system/web-server.service", "attached": true})
+	var res inspection
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+	require.Len(t, res.Problems, 2)
+	require.Equal(t, "fails", string(res.Problems[0].Severity))
+	require.Equal(t, "mount-point-missing", res.Problems[0].Rule)
+	require.Equal(t, "/var/tmp", res.Problems[0].Path)
+	require.Equal(t, "ignored", string(res.Problems[1].Severity))
+	require.Contains(t, stdout, `"since": 0`)
+	require.Contains(t, stdout, `"before": 0`)
 }
 
-func TestInspectRules(t *testing.T) {
-	tests := []struct {
-		name      string
-		file      string                 // the image's file name; web-server_1.raw if empty
-		change    func(img fstest.MapFS) // applied to goodImage
-		units     []inspectUnit          // nil: only web-server.service
-		osRelease map[string]string      // checked when set
-		problems  []string               // substrings, one per problem, in order
+func TestInspectHuman(t *testing.T) {
+	img := badImage(t, "web-server_1.raw", func(tree *squashfs.Tree) {
+		require.NoError(t, tree.AddBytes("/etc/systemd/system/web-server-x.service", squashfs.Attr{Mode: 0o644}, nil))
+		require.NoError(t, tree.AddBytes("/etc/systemd/system/web-server.mount", squashfs.Attr{Mode: 0o644}, []byte("[Mount]\n")))
+	})
+	code, stdout, _ := runCLI(t, "inspect", img)
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, "outcome     systemd 252: fails, systemd 257: active\n")
+	fails := strings.Index(stdout, "fails: attached, but a unit fails when it starts\n  - [unit-empty] /etc/systemd/system/web-server-x.service: is empty")
+	ignored := strings.Index(stdout, "ignored: attached without these\n")
+	require.Positive(t, fails)
+	require.Greater(t, ignored, fails)
+	require.Contains(t, stdout, "(systemd before 257 only)")
+	require.Contains(t, stdout, "(systemd 257 and later only)")
+	require.Contains(t, stdout, "[unit-type-not-attached] /etc/systemd/system/web-server.mount")
+}
+
+func TestInspectMatchAndProfile(t *testing.T) {
+	img := badImage(t, "web-server_1.raw", func(tree *squashfs.Tree) {
+		require.NoError(t, tree.Remove("/etc/resolv.conf"))
+	})
+	code, stdout, _ := runCLI(t, "inspect", img)
+	require.Equal(t, 1, code, "the default profile binds /etc/resolv.conf")
+	require.Contains(t, stdout, "/etc/resolv.conf is missing")
+	code, stdout, stderr := runCLI(t, "inspect", "--profile", "strict", img)
+	require.Equal(t, 0, code, "%s%s", stdout, stderr)
+	require.Contains(t, stdout, "outcome     systemd 252: active, systemd 257: active\nnotes\n  - [profile-sandbox]")
+
+	code, stdout, _ = runCLI(t, "inspect", "--match", "other", "--json", img)
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, `"rule": "match-not-in-prefixes"`)
+
+	code, _, stderr = runCLI(t, "inspect", "--profile", "lax", img)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `--profile "lax"`)
+	code, _, _ = runCLI(t, "inspect")
+	require.Equal(t, 2, code)
+}
+
+func TestInspectRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name, file string
+		mutate     func(tree *squashfs.Tree)
+		want       string
 	}{
-		{name: "good image"},
-		{
-			name: "os-release under /usr/lib and single-quoted values",
-			change: func(img fstest.MapFS) {
-				img["usr/lib/os-release"] = img["etc/os-release"]
-				delete(img, "etc/os-release")
-			},
-			osRelease: map[string]string{"ID": "web-server", "PORTABLE_PREFIXES": "web-server", "PRETTY_NAME": "Web server"},
-		},
-		{
-			name: "os-release a symlink to /usr/lib, unit a symlink out of the unit directory",
-			change: func(img fstest.MapFS) {
-				img["usr/lib/os-release"] = img["etc/os-release"]
-				img["etc/os-release"] = symlink("../usr/lib/os-release")
-				img["store/web/lib/web-server.service"] = img["etc/systemd/system/web-server.service"]
-				img["etc/systemd/system/web-server.service"] = symlink("/store/web/lib/web-server.service")
-			},
-		},
-		{
-			name: "program reached through a symlink climbing above the root",
-			change: func(img fstest.MapFS) {
-				img["bin/serve"] = symlink("../../../../store/web/bin/serve")
-				img["etc/systemd/system/web-server.service"] = &fstest.MapFile{Data: []byte("[Service]\nExecStart=/bin/serve\n")}
-			},
-		},
-		{
-			name: "units for other matches are left alone",
-			change: func(img fstest.MapFS) {
-				img["usr/lib/systemd/system/other.service"] = &fstest.MapFile{Data: []byte("[Service]\n")}
-			},
-			units: []inspectUnit{
-				{"web-server.service", "/etc/systemd/system/web-server.service"},
-				{"other.service", "/usr/lib/systemd/system/other.service"},
-			},
-		},
-		{
-			name: "the first unit directory wins, non-units and invalid names are skipped",
-			change: func(img fstest.MapFS) {
-				img["usr/lib/systemd/system/web-server.service"] = &fstest.MapFile{Data: []byte("[Service]\nExecStart=/missing\n")}
-				img["etc/systemd/system/web-server.conf"] = &fstest.MapFile{Data: []byte("x")}
-				img["etc/systemd/system/web-server-dir.service"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
-				img["etc/systemd/system/web server.service"] = &fstest.MapFile{Data: []byte("[Service]\n")}
-			},
-		},
-		{
-			name:     "no os-release",
-			change:   func(img fstest.MapFS) { delete(img, "etc/os-release") },
-			problems: []string{"no os-release: neither /etc/os-release nor /usr/lib/os-release exists"},
-		},
-		{
-			name:     "os-release without ID",
-			change:   func(img fstest.MapFS) { img["etc/os-release"] = &fstest.MapFile{Data: []byte("NAME=x\n")} },
-			problems: []string{"/etc/os-release has no ID="},
-		},
-		{
-			name: "PORTABLE_PREFIXES without the image name",
-			change: func(img fstest.MapFS) {
-				img["etc/os-release"] = &fstest.MapFile{Data: []byte("ID=x\nPORTABLE_PREFIXES=\"web other\"\n")}
-			},
-			problems: []string{`PORTABLE_PREFIXES="web other" does not list the image name "web-server"`},
-		},
-		{
-			name:  "image name portablectl cannot derive",
-			file:  "web+server_1.raw",
-			units: []inspectUnit{{"web-server.service", "/etc/systemd/system/web-server.service"}},
-			problems: []string{`image name "web+server", derived from the file name web+server_1.raw`,
-				`PORTABLE_PREFIXES="web-server" does not list the image name "web+server"`, "no unit file named web+server"},
-		},
-		{
-			name: "only a unit outside the prefix",
-			change: func(img fstest.MapFS) {
-				img["etc/systemd/system/webserver.service"] = img["etc/systemd/system/web-server.service"]
-				delete(img, "etc/systemd/system/web-server.service")
-			},
-			units:    []inspectUnit{{"webserver.service", "/etc/systemd/system/webserver.service"}},
-			problems: []string{"no unit file named web-server followed by '-', '.' or '@'"},
-		},
-		{
-			name: "programs missing, not executable, in a symlink loop",
-			change: func(img fstest.MapFS) {
-				img["bin/loop"] = symlink("/bin/loop")
-				img["bin/plain"] = &fstest.MapFile{Mode: 0o644}
-				img["etc/systemd/system/web-server.service"] = &fstest.MapFile{
-					Data: []byte("[Service]\nExecStartPre=/bin/loop\nExecStartPre=-/bin/plain\nExecStart=/bin/gone\n"),
-				}
-			},
-			problems: []string{
-				"web-server.service:2: ExecStartPre= program /bin/loop is not in the image",
-				"web-server.service:3: ExecStartPre= program /bin/plain is not executable (mode 0644)",
-				"web-server.service:4: ExecStart= program /bin/gone is not in the image",
-			},
-		},
-		{
-			name: "unit that does not parse",
-			change: func(img fstest.MapFS) {
-				img["etc/systemd/system/web-server.service"] = &fstest.MapFile{Data: []byte("[Service\n")}
-			},
-			problems: []string{"/etc/systemd/system/web-server.service:1"},
-		},
-		{
-			name: "bind-mount points missing or of the wrong kind",
-			change: func(img fstest.MapFS) {
-				delete(img, "proc")
-				img["tmp"] = &fstest.MapFile{}
-				img["etc/resolv.conf"] = &fstest.MapFile{Mode: fs.ModeDir | 0o755}
-			},
-			problems: []string{
-				"/proc is missing",
-				"/tmp is not a directory",
-				"/etc/resolv.conf is a directory",
-			},
-		},
-	}
-	for _, tt := range tests {
+		{"no os-release", "web-server_1.raw", func(tree *squashfs.Tree) { require.NoError(t, tree.Remove("/etc/os-release")) },
+			"[no-os-release] neither /etc/os-release nor /usr/lib/os-release exists"},
+		{"no unit for the name", "other_1.raw", nil, "[match-not-in-prefixes]"},
+		{"a name portablectl cannot derive", "web server_1.raw", nil, "[image-name]"},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			img := maps.Clone(goodImage())
-			if tt.change != nil {
-				tt.change(img)
-			}
-			file := tt.file
-			if file == "" {
-				file = "/images/web-server_1.raw"
-			}
-			got := inspect(img, file)
-			want := tt.units
-			if want == nil {
-				want = []inspectUnit{{"web-server.service", "/etc/systemd/system/web-server.service"}}
-			}
-			require.Equal(t, want, got.Units)
-			if tt.osRelease != nil {
-				require.Equal(t, tt.osRelease, got.OSRelease)
-			}
-			require.Len(t, got.Problems, len(tt.problems), "problems: %q", got.Problems)
-			for i, p := range tt.problems {
-				require.Contains(t, got.Problems[i], p)
-			}
+			img := badImage(t, tt.file, tt.mutate)
+			code, stdout, _ := runCLI(t, "inspect", img)
+			require.Equal(t, 1, code)
+			require.Contains(t, stdout, "refused: portablectl attach refuses the image\n")
+			require.Contains(t, stdout, tt.want)
 		})
 	}
 }
 
-func TestImageName(t *testing.T) {
-	tests := []struct{ file, name string }{
-		{"/x/web-server_20220227.raw", "web-server"},
-		{"web-server_1_2.raw", "web-server"},
-		{"web-server.raw", "web-server"},
-		{"web-server", "web-server"},
-		{"a.b_1.raw", "a.b"},
-	}
-	for _, tt := range tests {
-		require.Equal(t, tt.name, imageName(tt.file), tt.file)
-	}
-}
-
-func TestParseOSRelease(t *testing.T) {
-	got := parseOSRelease("# comment\nID=debian\nNAME=\"Debian \\\"GNU\\\" \\$HOME\"\nX='single $quote'\n  SPACED = \"v\" \nBROKEN\nEMPTY=\n")
-	require.Equal(t, map[string]string{
-		"ID": "debian", "NAME": `Debian "GNU" $HOME`, "X": "single $quote", "SPACED": "v", "EMPTY": "",
-	}, got)
+// A cancelled context (SIGINT, SIGTERM) ends inspect at once with an error.
+func TestInspectCancelled(t *testing.T) {
+	img := badImage(t, "web-server_1.raw", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut strings.Builder
+	code := run(ctx, []string{"inspect", img}, &out, &errOut)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut.String(), "context canceled")
 }
