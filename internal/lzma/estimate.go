@@ -8,8 +8,10 @@ import (
 // Incompressible reports, at a small fraction of the cost of encoding,
 // whether b is data LZMA2 would store raw: already-compressed or random
 // bytes. It errs only one way: it may call compressible data that turns
-// out not to be, never the reverse, on the data TestIncompressibleAgrees
-// and the corpora of `make bench` hold.
+// out not to be, never the reverse, on every input TestIncompressibleAgrees
+// holds and on the 1 MiB blocks of GOROOT's files and of 519 compressed
+// files (.gz, .xz, .zip, .deb, .png...) that TestIncompressibleFiles
+// measured.
 //
 // The argument: LZMA's adaptive range coder spends about 8.1 bits on a
 // byte of random data (its probabilities, moved by 1/32 after each bit,
