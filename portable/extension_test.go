@@ -383,9 +383,9 @@ func TestCheckPortableExtensions(t *testing.T) {
 	require.Contains(t, r.Units, Unit{Name: "web-server-extra.service", Path: "/usr/lib/systemd/system/web-server-extra.service", Image: "web-server-ext.raw", Attached: true})
 }
 
-// FuzzCheckExtension checks extension images and a portable image with an
+// FuzzExtensions checks extension images and a portable image with an
 // extension from arbitrary release files, xattrs and file names.
-func FuzzCheckExtension(f *testing.F) {
+func FuzzExtensions(f *testing.F) {
 	f.Add([]byte("ID=_any\nARCHITECTURE=x86-64\n"), "0", "tool_1.raw")
 	f.Add([]byte("ID=debian\nSYSEXT_LEVEL=1\nSYSEXT_SCOPE=\"portable system\"\nPORTABLE_PREFIXES=a b\n"), "no\x00x", "x+y.sysext.raw")
 	f.Fuzz(func(t *testing.T, release []byte, strict, file string) {
