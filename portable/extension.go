@@ -136,6 +136,10 @@ func (im *image) loadRelease(k Kind, name string, v int) (string, map[string]str
 	return p, fields, "", nil
 }
 
+// scopes are the uses SYSEXT_SCOPE= and CONFEXT_SCOPE= name: merged on a
+// running system, in the initrd, or attached with a portable image.
+var scopes = []string{"system", "initrd", "portable"}
+
 // host is what an extension's release is compared with: the running
 // system's os-release for sysext and confext, which no image check knows
 // (nil), or a portable image's.
@@ -156,7 +160,12 @@ func (c *checker) validateRelease(k Kind, fields map[string]string, scope string
 		scopeKey = k.ScopeKey()
 	}
 	if s, ok := fields[scopeKey]; ok && !slices.Contains(strings.Fields(s), scope) {
-		c.add(sev, rule+"-scope", where, "%s=%q does not list %q: %s", scopeKey, s, scope, what)
+		if other := slices.DeleteFunc(strings.Fields(s), func(x string) bool { return !slices.Contains(scopes, x) }); h == nil && len(other) > 0 {
+			// Declared for other uses only: that is not a mistake.
+			c.add(Note, rule+"-scope", where, "%s=%q: for %s only; %s", scopeKey, s, strings.Join(other, " and "), what)
+		} else {
+			c.add(sev, rule+"-scope", where, "%s=%q does not list %q: %s", scopeKey, s, scope, what)
+		}
 	}
 	if a := fields["ARCHITECTURE"]; a != "" && a != "_any" {
 		if !slices.Contains(Architectures, a) {

@@ -165,8 +165,13 @@ func TestCheckSysext(t *testing.T) {
 			want:   []want{{rule: "extension-release-architecture", sev: Refused, msg: "amd64"}},
 		},
 		{
-			name: "scope without system", systemd: "SYSEXT_SCOPE=portable is not merged on the system",
+			name: "scope portable", systemd: "SYSEXT_SCOPE=portable is not merged on the system: declared for portable images",
 			change: func(img fstest.MapFS) { img[toolRelease] = withStrict("ID=_any\nSYSEXT_SCOPE=portable\n", "0") },
+			want:   []want{{rule: "extension-release-scope", sev: Note, msg: "for portable only"}},
+		},
+		{
+			name: "scope of nothing known", systemd: "strv_contains fails for system; no use declared",
+			change: func(img fstest.MapFS) { img[toolRelease] = withStrict("ID=_any\nSYSEXT_SCOPE=\n", "0") },
 			want:   []want{{rule: "extension-release-scope", sev: Refused}},
 		},
 		{
@@ -227,7 +232,7 @@ func TestCheckConfext(t *testing.T) {
 
 	img := goodConfext()
 	img["usr/bin/x"] = exe()
-	img[confRelease] = withStrict("ID=_any\nCONFEXT_SCOPE=initrd\nSYSEXT_SCOPE=system\n", "0")
+	img[confRelease] = withStrict("ID=_any\nCONFEXT_SCOPE=bogus\nSYSEXT_SCOPE=system\n", "0")
 	checkWant(t, img, Options{Kind: KindConfext, FileName: "conf_1.raw"}, []want{
 		{rule: "confext-unsupported", sev: Refused, before: 257},
 		{rule: "outside-hierarchies", sev: Ignored, since: 257, msg: "merges only /etc; /usr"},

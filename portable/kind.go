@@ -48,6 +48,15 @@ func (k Kind) String() string {
 	return string(k)
 }
 
+// Since is the first systemd version that has kind k: 254 for a confext
+// (systemd-confext), 0 for the others (every modelled version).
+func (k Kind) Since() int {
+	if k == KindConfext {
+		return confextSince
+	}
+	return 0
+}
+
 // IsExtension reports whether k is a system or configuration extension.
 func (k Kind) IsExtension() bool { return k == KindSysext || k == KindConfext }
 
