@@ -3,9 +3,13 @@ package squashfs
 import (
 	"context"
 	"io"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,3 +45,127 @@ type discardAt struct{}
 func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
 
 var _ io.WriterAt = discardAt{}
+
+// goImages caches images of GOROOT for the reader benchmarks, one per
+// compressor, in a directory that outlives each benchmark's TempDir.
+var goImages = map[string]string{}
+
+// goImage returns an image of GOROOT written by this package with the
+// named compressor and the default 1 MiB blocks, making it on first use.
+func goImage(b *testing.B, comp string) string {
+	b.Helper()
+	if p, ok := goImages[comp]; ok {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	src := goroot(b)
+	dir, err := os.MkdirTemp("", "reader-bench-")
+	require.NoError(b, err)
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	c, err := NewCompressor(comp)
+	require.NoError(b, err)
+	tree, err := TreeFromDir(src, LoadOptions{})
+	require.NoError(b, err)
+	p := filepath.Join(dir, "goroot-"+comp+".sqfs")
+	_, err = WriteFile(context.Background(), p, tree, Options{Compressor: c})
+	require.NoError(b, err)
+	goImages[comp] = p
+	return p
+}
+
+// readAll walks an image with the Reader and reads every file, as
+// unsquashfs -d would extract it, and returns the bytes read.
+func readAll(b *testing.B, img string) int64 {
+	rc, err := OpenReader(img)
+	require.NoError(b, err)
+	defer rc.Close()
+	var n int64
+	require.NoError(b, fs.WalkDir(rc, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := rc.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		k, err := io.Copy(io.Discard, f)
+		n += k
+		return err
+	}))
+	return n
+}
+
+// BenchmarkReader reads every file of an image of GOROOT through Reader
+// with each compressor; MB/s is file data per second.
+func BenchmarkReader(b *testing.B) {
+	for _, comp := range []string{"xz", "zstd", "gzip", "lz4"} {
+		b.Run(comp, func(b *testing.B) {
+			img := goImage(b, comp)
+			var n int64
+			for b.Loop() {
+				n = readAll(b, img)
+			}
+			b.SetBytes(n)
+		})
+	}
+}
+
+// BenchmarkReaderVsUnsquashfs alternates a full read through Reader with
+// `unsquashfs -d` extracting the same image, so both see the same machine
+// load, and reports each one's seconds and their ratio. unsquashfs writes
+// to /dev/shm when there is one, so the disk's speed stays out of it.
+func BenchmarkReaderVsUnsquashfs(b *testing.B) {
+	unsquashfs := requireTool(b, "unsquashfs")
+	scratch := ""
+	if info, err := os.Stat("/dev/shm"); err == nil && info.IsDir() {
+		scratch = "/dev/shm"
+	}
+	for _, comp := range []string{"xz", "zstd"} {
+		b.Run(comp, func(b *testing.B) {
+			img := goImage(b, comp)
+			var ours, theirs, oursCPU, theirsCPU time.Duration
+			for b.Loop() {
+				start, cpu := time.Now(), selfCPU()
+				readAll(b, img)
+				ours += time.Since(start)
+				oursCPU += selfCPU() - cpu
+
+				tmp, err := os.MkdirTemp(scratch, "unsquashfs-")
+				require.NoError(b, err)
+				dest := filepath.Join(tmp, "x")
+				start = time.Now()
+				cmd := exec.Command(unsquashfs, "-q", "-n", "-d", dest, img)
+				out, err := cmd.CombinedOutput()
+				theirs += time.Since(start)
+				require.NoError(b, err, "%s", out)
+				theirsCPU += childCPU(cmd)
+				require.NoError(b, os.RemoveAll(tmp))
+			}
+			b.ReportMetric(ours.Seconds()/float64(b.N), "reader-s/op")
+			b.ReportMetric(theirs.Seconds()/float64(b.N), "unsquashfs-s/op")
+			b.ReportMetric(ours.Seconds()/theirs.Seconds(), "ratio")
+			b.ReportMetric(oursCPU.Seconds()/float64(b.N), "reader-cpu-s/op")
+			b.ReportMetric(theirsCPU.Seconds()/float64(b.N), "unsquashfs-cpu-s/op")
+		})
+	}
+}
+
+// selfCPU returns the user and system CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childCPU returns the user and system CPU time a finished command used.
+func childCPU(cmd *exec.Cmd) time.Duration {
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

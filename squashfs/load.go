@@ -70,9 +70,12 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 }
 
 // AddFS copies fsys into the tree at dest. Symlinks are kept when fsys
-// implements fs.ReadLinkFS (os.DirFS and os.Root's FS do) and are an error
-// otherwise. Owners, device numbers and hard links are read when the
-// FileInfo's Sys is a *syscall.Stat_t, as it is for the os file systems.
+// implements fs.ReadLinkFS (os.DirFS, os.Root's FS and Reader do) and are
+// an error otherwise. Owners, device numbers and hard links are read when
+// the FileInfo's Sys is a *syscall.Stat_t, as it is for the os file
+// systems, or an *InodeInfo, as it is for a Reader (which also gives
+// extended attributes) and a Tree's FS: a Reader's image written again
+// with the same options gives the same bytes.
 func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 	l := loader{
 		tree:  t,
@@ -115,12 +118,32 @@ func (l *loader) load(dest string) error {
 	})
 }
 
+// sysInfo is what a FileInfo's Sys says beyond the FileInfo itself.
+type sysInfo struct {
+	known        bool // Sys was one of the types below
+	uid, gid     uint32
+	major, minor uint32
+	id           fileID // meaningful when nlink > 1
+	nlink        uint64
+	xattrs       map[string][]byte
+}
+
+func sysOf(info fs.FileInfo) sysInfo {
+	switch s := info.Sys().(type) {
+	case *syscall.Stat_t:
+		return sysInfo{known: true, uid: s.Uid, gid: s.Gid, major: unix.Major(s.Rdev), minor: unix.Minor(s.Rdev),
+			id: fileID{uint64(s.Dev), s.Ino}, nlink: uint64(s.Nlink)}
+	case *InodeInfo:
+		return sysInfo{known: true, uid: s.UID, gid: s.GID, major: s.Major, minor: s.Minor,
+			id: fileID{ino: uint64(s.Inode)}, nlink: uint64(s.Nlink), xattrs: s.Xattrs}
+	}
+	return sysInfo{}
+}
+
 func (l *loader) addEntry(rel, name string, info fs.FileInfo) error {
 	a := Attr{Mode: info.Mode(), ModTime: info.ModTime()}
-	st, _ := info.Sys().(*syscall.Stat_t)
-	if st != nil {
-		a.UID, a.GID = st.Uid, st.Gid
-	}
+	sys := sysOf(info)
+	a.UID, a.GID, a.Xattrs = sys.uid, sys.gid, sys.xattrs
 	if l.xattrs != nil {
 		x, err := l.xattrs(rel)
 		if err != nil {
@@ -129,12 +152,11 @@ func (l *loader) addEntry(rel, name string, info fs.FileInfo) error {
 		a.Xattrs = x
 	}
 	typ := info.Mode().Type()
-	if st != nil && st.Nlink > 1 && typ != fs.ModeDir {
-		id := fileID{uint64(st.Dev), st.Ino}
-		if first, ok := l.links[id]; ok {
+	if sys.nlink > 1 && typ != fs.ModeDir {
+		if first, ok := l.links[sys.id]; ok {
 			return l.tree.Link(name, first)
 		}
-		l.links[id] = name
+		l.links[sys.id] = name
 	}
 	switch typ {
 	case fs.ModeDir:
@@ -151,10 +173,10 @@ func (l *loader) addEntry(rel, name string, info fs.FileInfo) error {
 		}
 		return l.tree.Symlink(name, target, a)
 	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
-		if st == nil {
+		if !sys.known {
 			return fmt.Errorf("%s: device without a device number", rel)
 		}
-		return l.tree.Mknod(name, typ, unix.Major(st.Rdev), unix.Minor(st.Rdev), a)
+		return l.tree.Mknod(name, typ, sys.major, sys.minor, a)
 	case fs.ModeNamedPipe, fs.ModeSocket:
 		return l.tree.Mknod(name, typ, 0, 0, a)
 	}

@@ -1,13 +1,17 @@
 package squashfs
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -123,34 +127,155 @@ func TestReaderFS(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, make([]byte, 4096), 0o644))
 	_, err = OpenReader(bad)
 	require.ErrorContains(t, err, "not a squashfs image")
+	require.ErrorIs(t, err, ErrFormat)
 }
 
-// FuzzReader feeds corrupted images to the Reader, which must return
-// errors, never panic or hang, however the bytes are broken.
+// Every cut of a valid image, and every table pointer moved past the end,
+// is ErrFormat from NewReader or from the first walk, never a panic.
+func TestReaderTruncatedIsErrFormat(t *testing.T) {
+	tree := linkTree(t)
+	var img memImage
+	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096, Compressor: GzipCompressor{Level: 1}, KeepOwners: true, Xattrs: true})
+	require.NoError(t, err)
+	used := int(binary.LittleEndian.Uint64(img.b[40:])) // the padding after may go
+	for n := 0; n < used; n += 7 {
+		rd, err := NewReader(bytesReaderAt(img.b[:n]), int64(n))
+		if err == nil {
+			err = walkAndRead(rd)
+		}
+		require.ErrorIs(t, err, ErrFormat, "cut at %d of %d", n, used)
+	}
+}
+
+// walkAndRead walks fsys, reads every regular file and every symlink, and
+// returns the first error.
+func walkAndRead(fsys fs.FS) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch d.Type() {
+		case 0:
+			f, err := fsys.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(io.Discard, f)
+			return err
+		case fs.ModeSymlink:
+			_, err := fs.ReadLink(fsys, p)
+			return err
+		}
+		return nil
+	})
+}
+
+func TestReaderWithContext(t *testing.T) {
+	var img memImage
+	tree := NewTree()
+	require.NoError(t, tree.AddBytes("f", Attr{Mode: 0o644}, bytes.Repeat([]byte("x"), 3*4096)))
+	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096})
+	require.NoError(t, err)
+	rd, err := NewReader(bytesReaderAt(img.b), int64(len(img.b)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	view := rd.WithContext(ctx)
+	f, err := view.Open("f")
+	require.NoError(t, err)
+	buf := make([]byte, 4096)
+	_, err = io.ReadFull(f, buf)
+	require.NoError(t, err)
+	cancel()
+	_, err = f.Read(buf)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = view.Stat("f")
+	require.ErrorIs(t, err, context.Canceled)
+	// The Reader it came from is not bound by the context.
+	data, err := rd.ReadFile("f")
+	require.NoError(t, err)
+	require.Len(t, data, 3*4096)
+}
+
+// FuzzReader feeds corrupted images to the whole read path: NewReader, a
+// walk of every directory, every file read to its end, every symlink read
+// and followed. Every error must wrap ErrFormat or be a clean one (no such
+// file, a symlink loop, ...), and nothing may panic or hang. Seeds are
+// small images of every compressor from this package and from mksquashfs,
+// and the small images of the hostile corpus.
 func FuzzReader(f *testing.F) {
-	for _, c := range []Compressor{GzipCompressor{Level: 1}, NoCompression{}, ZstdCompressor{Level: 1}, LZ4Compressor{}} {
-		tree := NewTree()
-		tree.MkdirAll("a/b", Attr{Mode: 0o755})
-		tree.AddBytes("a/b/f", Attr{Mode: 0o644}, []byte("some file contents, some file contents"))
-		tree.AddBytes("a/g", Attr{Mode: 0o644}, make([]byte, 5000))
-		tree.Symlink("a/l", "b/f", Attr{Mode: 0o777})
-		var img memImage
-		_, err := Write(context.Background(), &img, tree, Options{Compressor: c, BlockSize: 4096})
-		require.NoError(f, err)
-		f.Add(img.b)
+	for _, img := range fuzzSeeds(f) {
+		// Without the padding to 4 KiB, mutations land where they matter.
+		if used := binary.LittleEndian.Uint64(img[40:]); used >= superblockSize && used < uint64(len(img)) {
+			img = img[:used]
+		}
+		f.Add(img)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rd, err := NewReader(bytesReaderAt(data), int64(len(data)))
 		if err != nil {
+			if !errors.Is(err, ErrFormat) && !errors.Is(err, ErrCompressor) {
+				t.Fatalf("NewReader: an error that is not ErrFormat: %v", err)
+			}
 			return
 		}
-		fs.WalkDir(rd, ".", func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				rd.ReadFile(p)
-			}
-			return nil
-		})
+		if res := walkReader(rd); len(res.Unexpected) > 0 {
+			t.Fatalf("errors that are neither ErrFormat nor clean: %q", res.Unexpected)
+		}
 	})
+}
+
+// fuzzSeeds returns small images: ours and mksquashfs's of one small tree
+// with each compressor, and the hostile corpus's images of at most 16 KiB.
+func fuzzSeeds(tb testing.TB) [][]byte {
+	src := filepath.Join(tb.TempDir(), "src")
+	for name, data := range map[string]string{
+		"a/b/f": "some file contents, some file contents",
+		"a/g":   strings.Repeat("a block and a tail ", 300),
+		"e":     "",
+	} {
+		p := filepath.Join(src, name)
+		require.NoError(tb, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(tb, os.WriteFile(p, []byte(data), 0o644))
+	}
+	require.NoError(tb, os.Symlink("b/f", filepath.Join(src, "a/l")))
+	require.NoError(tb, os.Link(filepath.Join(src, "a/b/f"), filepath.Join(src, "a/hard")))
+	require.NoError(tb, unix.Mkfifo(filepath.Join(src, "fifo"), 0o600))
+	var seeds [][]byte
+	for _, name := range []string{"gzip", "xz", "zstd", "lz4", "none"} {
+		c, err := NewCompressor(name)
+		require.NoError(tb, err)
+		tree, err := TreeFromDir(src, LoadOptions{})
+		require.NoError(tb, err)
+		require.NoError(tb, tree.SetAttr("/a/g", Attr{Mode: 0o644, UID: 1000, Xattrs: map[string][]byte{"user.x": []byte("y")}}))
+		var img memImage
+		_, err = Write(context.Background(), &img, tree, Options{Compressor: c, BlockSize: 4096, KeepOwners: true, Xattrs: true})
+		require.NoError(tb, err)
+		seeds = append(seeds, img.b)
+	}
+	if mksquashfs, err := exec.LookPath("mksquashfs"); err == nil {
+		for _, args := range [][]string{{"-comp", "gzip"}, {"-comp", "xz"}, {"-comp", "xz", "-Xbcj", "x86"}, {"-comp", "zstd"},
+			{"-comp", "lz4"}, {"-noI", "-noD", "-noF", "-noX"}} {
+			img := filepath.Join(tb.TempDir(), "img")
+			out, err := exec.Command(mksquashfs, append([]string{src, img, "-b", "4K", "-no-progress", "-quiet", "-xattrs"}, args...)...).CombinedOutput()
+			require.NoError(tb, err, "mksquashfs %v: %s", args, out)
+			b, err := os.ReadFile(img)
+			require.NoError(tb, err)
+			seeds = append(seeds, b)
+		}
+	} else if os.Getenv("CI") != "" {
+		tb.Fatalf("mksquashfs is not installed; .ci/run must install it")
+	}
+	ents, err := os.ReadDir(hostileDir)
+	require.NoError(tb, err)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && info.Size() <= 16<<10 {
+			b, err := os.ReadFile(filepath.Join(hostileDir, e.Name()))
+			require.NoError(tb, err)
+			seeds = append(seeds, b)
+		}
+	}
+	return seeds
 }
 
 type bytesReaderAt []byte

@@ -1,5 +1,6 @@
-// Package lzma is a pure-Go LZMA2 encoder written from the format: the
-// compressor behind mkportable's xz squashfs images.
+// Package lzma is a pure-Go LZMA2 encoder and decoder written from the
+// format: the compressor behind mkportable's xz squashfs images, and the
+// decoder behind squashfs.Reader's.
 //
 // It has the parts of liblzma's normal mode: a binary-tree match finder
 // over 4-byte hashes with 2- and 3-byte heads for near short matches
@@ -19,4 +20,10 @@
 // With Preset(6) it is as small as liblzma at xz -6 on 1 MiB blocks of the
 // Go toolchain; TestCompareLiblzma and TestSpeedVsLiblzma measure that
 // against python3's lzma module when asked to.
+//
+// The Decoder (decoder.go) decodes into the caller's output buffer, which
+// is the dictionary: a squashfs block is decoded whole, so nothing is
+// buffered twice, and its hot loop keeps the range coder inlined. It
+// refuses what liblzma refuses, and FuzzDecoder checks it against
+// ulikunitz/xz's decoder.
 package lzma

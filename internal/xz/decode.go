@@ -1,24 +1,35 @@
 package xz
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/mkportable/mkportable/internal/lzma"
 )
+
+// Decode decodes the first .xz stream in src, at most limit bytes of it,
+// and appends them to dst, with a Decoder of its own.
+func Decode(dst, src []byte, limit int) ([]byte, error) {
+	var d Decoder
+	return d.Decode(dst, src, limit)
+}
+
+// A Decoder decodes .xz streams; it keeps the LZMA2 decoder's tables
+// between calls. It is not safe for concurrent use: keep one per goroutine.
+type Decoder struct {
+	lz lzma.Decoder
+}
 
 // Decode decodes the first .xz stream in src, at most limit bytes of it,
 // and appends them to dst. It reads what squashfs writers put in blocks:
 // streams of one or more blocks whose filter chain is LZMA2, optionally
 // after the x86 BCJ filter (mksquashfs -Xbcj x86, and ours), with any
-// check type (CRC32 is verified, others are skipped). LZMA2 itself is
-// decoded by github.com/ulikunitz/xz's lzma package; its xz reader does not
-// know BCJ, which is why this exists.
-func Decode(dst, src []byte, limit int) ([]byte, error) {
+// check type (CRC32 is verified, others are skipped). LZMA2 is decoded by
+// internal/lzma's Decoder straight into dst, which is the dictionary.
+func (d *Decoder) Decode(dst, src []byte, limit int) ([]byte, error) {
 	if len(src) < streamHeaderSize || string(src[:6]) != headerMagic {
 		return nil, errors.New("xz: not an xz stream")
 	}
@@ -56,30 +67,15 @@ func Decode(dst, src []byte, limit int) ([]byte, error) {
 			return nil, err
 		}
 		pos += hdrLen
-		n, err := lzma2Len(src[pos:])
-		if err != nil {
-			return nil, err
-		}
 		blockStart := len(dst)
-		// No distance can reach past the limit, so neither need the
-		// dictionary: a hostile header cannot make it allocate gigabytes.
-		dictCap := max(min(dictSize, limit), lzma.MinDictCap)
-		r, err := lzma.Reader2Config{DictCap: dictCap}.NewReader2(bytes.NewReader(src[pos : pos+n]))
+		var n int
+		dst, n, err = d.lz.DecodeLZMA2(dst, src[pos:], limit-(blockStart-start), dictSize)
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
-		}
-		remaining := int64(limit - (blockStart - start))
-		out, err := io.ReadAll(io.LimitReader(r, remaining+1))
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		if int64(len(out)) > remaining {
-			return nil, fmt.Errorf("xz: stream decodes to more than %d bytes", limit)
 		}
 		if bcj {
-			DecodeX86(out)
+			DecodeX86(dst[blockStart:])
 		}
-		dst = append(dst, out...)
 		pos += n
 		for pos%4 != 0 {
 			if pos >= len(src) || src[pos] != 0 {
@@ -166,36 +162,4 @@ func parseBlockHeader(h []byte) (bcj bool, dictSize int, err error) {
 		return bad("no LZMA2 filter")
 	}
 	return bcj, dictSize, nil
-}
-
-// lzma2Len returns the length of the LZMA2 chunks at the start of b, end
-// marker included, from the chunk headers alone.
-func lzma2Len(b []byte) (int, error) {
-	p := 0
-	for {
-		if p >= len(b) {
-			return 0, io.ErrUnexpectedEOF
-		}
-		ctl := b[p]
-		switch {
-		case ctl == 0x00:
-			return p + 1, nil
-		case ctl == 0x01 || ctl == 0x02:
-			if p+3 > len(b) {
-				return 0, io.ErrUnexpectedEOF
-			}
-			p += 3 + int(binary.BigEndian.Uint16(b[p+1:])) + 1
-		case ctl >= 0x80:
-			h := 5
-			if ctl >= 0xC0 {
-				h = 6 // properties byte
-			}
-			if p+h > len(b) {
-				return 0, io.ErrUnexpectedEOF
-			}
-			p += h + int(binary.BigEndian.Uint16(b[p+3:])) + 1
-		default:
-			return 0, fmt.Errorf("xz: invalid LZMA2 control byte %#02x", ctl)
-		}
-	}
 }
