@@ -184,6 +184,15 @@ func (r *Report) Worst(s Severity) []Problem {
 	return out
 }
 
+// Add records problems found outside Check (such as VerityProblems'),
+// each once, and keeps the problems ordered by severity.
+func (r *Report) Add(ps ...Problem) {
+	for _, p := range ps {
+		r.add(p)
+	}
+	r.sortProblems()
+}
+
 // add records a problem unless the same one is there already (a fixed
 // mount point several units need is one problem).
 func (r *Report) add(p Problem) {
