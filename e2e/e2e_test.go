@@ -1,205 +1,348 @@
-// Package e2e boots a Debian 12 guest with systemd as PID 1 under qemu and
-// has a real systemd-portabled attach, run, upgrade and detach the images
-// mkportable builds, and refuse the ones it calls bad. It runs only with
-// MKPORTABLE_E2E=1 (make e2e), so plain `go test ./...` stays fast.
+// Package e2e boots Debian guests with systemd as PID 1 under qemu and has
+// a real systemd-portabled judge images: the example image is attached,
+// upgraded and detached, and every image of a differential corpus is
+// attached and started in Debian 12 (systemd 252) and Debian 13 (systemd
+// 257), and what portabled did is compared with what `mkportable inspect`
+// predicts. It runs only with MKPORTABLE_E2E=1 (make e2e), so plain
+// `go test ./...` stays fast.
 package e2e
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mkportable/mkportable/builder"
-	"github.com/mkportable/mkportable/squashfs"
 	"github.com/stretchr/testify/require"
 )
 
 func TestPortabled(t *testing.T) {
-	if os.Getenv("MKPORTABLE_E2E") == "" {
-		t.Skip("set MKPORTABLE_E2E=1 (make e2e) to boot a systemd guest under qemu")
+	replay := os.Getenv("MKPORTABLE_E2E_REPLAY") != ""
+	if os.Getenv("MKPORTABLE_E2E") == "" && !replay {
+		t.Skip("set MKPORTABLE_E2E=1 (make e2e) to boot systemd guests under qemu")
 	}
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	start := time.Now()
+	var logMu sync.Mutex
 	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
 		t.Logf("[%6.1fs] %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-
-	guest := ensureGuest(t, root, logf)
-	data := t.TempDir()
-	ours := buildImages(t, root, data)
-	logf("images built")
-
-	disk := filepath.Join(t.TempDir(), "data.img")
-	out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", data, disk, "256M").CombinedOutput()
-	require.NoError(t, err, "mke2fs: %s", out)
-
-	console := filepath.Join(t.TempDir(), "console.log")
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	boot := func(ctx context.Context, accel, cpu string) *exec.Cmd {
-		return exec.CommandContext(ctx, "qemu-system-x86_64",
-			"-accel", accel, "-cpu", cpu, "-smp", "2", "-m", "1024",
-			"-display", "none", "-no-reboot", "-serial", "file:"+console,
-			"-kernel", filepath.Join(guest, "vmlinuz"), "-initrd", filepath.Join(guest, "initrd.img"),
-			"-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=0",
-			"-drive", "file="+filepath.Join(guest, "rootfs.img")+",if=virtio,format=raw,snapshot=on",
-			"-drive", "file="+disk+",if=virtio,format=raw,readonly=on",
-			"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
-		)
-	}
-	var qout []byte
-	var qerr error
-	ran := false
-	if kvmOpens() {
-		logf("booting the guest (kvm)")
-		qout, ran, qerr = bootWithKVM(ctx, boot, console, kvmProbe)
-		if !ran {
-			logf("KVM could not run the guest (%v); falling back to software emulation", firstLine(qerr))
-		}
-	}
-	if !ran {
-		os.Remove(console)
-		logf("booting the guest (tcg)")
-		qout, qerr = boot(ctx, "tcg", "max").CombinedOutput()
-	}
-	logf("guest stopped")
-	log, _ := os.ReadFile(console)
-	tail := func() string {
-		lines := strings.Split(string(log), "\n")
-		return strings.Join(lines[max(0, len(lines)-60):], "\n")
-	}
-	require.NoError(t, qerr, "qemu: %s\nconsole tail:\n%s", qout, tail())
+	require.NoError(t, runScript(ctx, filepath.Join(root, "scripts", "e2e", "host-tools.sh")))
 
-	results := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(log)))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.Index(line, "E2E-"); i > 0 {
-			line = line[i:]
+	// The guests build (cold cache) while the images are made.
+	dirs := make([]string, len(guests))
+	errs := make([]error, len(guests))
+	var wg sync.WaitGroup
+	for i, g := range guests {
+		if replay {
+			break
 		}
-		switch fields := strings.Fields(line); {
-		case len(fields) >= 3 && fields[0] == "E2E-RESULT":
-			results[fields[1]] = strings.Join(fields[2:], " ")
-			logf("guest %-24s %s", fields[1], strings.Join(fields[2:], " "))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var hit bool
+			dirs[i], hit, errs[i] = ensureGuest(ctx, root, g)
+			if errs[i] == nil {
+				logf("%s guest (%s): %s %s", g.debian, g.release, map[bool]string{true: "cached in", false: "built into"}[hit], dirs[i])
+			}
+		}()
 	}
-	require.Contains(t, string(log), "E2E-DONE", "the guest did not finish; console tail:\n%s", tail())
-	for _, step := range []string{"attach", "reattach", "detach", "refuse-outside-prefix", "refuse-no-os-release"} {
-		got, ok := results[step]
-		require.True(t, ok, "no result for %s; console tail:\n%s", step, tail())
-		require.True(t, strings.HasPrefix(got, "PASS"), "%s: %s\nconsole tail:\n%s", step, got, tail())
-	}
-	for name, problems := range ours {
-		_, theirs, _ := strings.Cut(results["refuse-"+name], "portabled: ")
-		logf("%s:\n    mkportable inspect: %s\n    portabled:          %s", name, strings.Join(problems, "; "), theirs)
-	}
-}
 
-// ensureGuest returns the directory with the guest's rootfs.img, vmlinuz
-// and initrd.img, building it when the cache for the build script's
-// current hash is missing.
-func ensureGuest(t *testing.T, root string, logf func(string, ...any)) string {
-	script := filepath.Join(root, "scripts", "e2e", "build-guest.sh")
-	b, err := os.ReadFile(script)
+	busybox, err := ensureBusybox(ctx, root)
 	require.NoError(t, err)
-	sum := sha256.Sum256(b)
-	dir := filepath.Join(root, ".cache", "e2e", "guest-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "rootfs.img")); err == nil {
-		logf("guest cached in %s", dir)
-		return dir
-	}
-	logf("building the guest into %s (cold cache)", dir)
-	tmp := dir + ".tmp"
-	os.RemoveAll(tmp)
-	cmd := exec.Command("bash", script, tmp)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "build-guest.sh: %s", out)
-	require.NoError(t, os.Rename(tmp, dir))
-	logf("guest built")
-	return dir
-}
+	httpbin, err := ensureHTTPBin(ctx, root)
+	require.NoError(t, err)
+	progs := programs{"busybox": busybox, "go-httpbin": httpbin}
 
-// kvmProbe is how long a KVM guest may take to start its test script (a
-// working KVM needs a few seconds, a TCG guest about 15) before the test
-// gives up on KVM.
-const kvmProbe = 40 * time.Second
+	data := t.TempDir()
+	buildExample(t, root, data)
+	script, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "guest-test.sh"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(data, "run.sh"), script, 0o755))
+	rows := corpus()
+	wkey, err := writerKey(ctx, root)
+	require.NoError(t, err)
+	corpusKey, err := writeCorpus(ctx, rows, progs, data, filepath.Join(root, ".cache", "e2e", "images"), wkey, script)
+	require.NoError(t, err)
+	logf("example and %d corpus images ready (corpus %s)", len(rows), corpusKey)
 
-// kvmOpens reports whether /dev/kvm can be opened. That is not enough: on
-// some hosts it is a paravirtual backend on which a stock kernel hangs or
-// qemu aborts, so bootWithKVM also watches the guest get going.
-func kvmOpens() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}
+	// What inspect says of each image, while the guests run.
+	inspected := make(chan inspectResults, 1)
+	go func() { inspected <- inspectAll(ctx, root, rows, data) }()
 
-// bootWithKVM runs the guest under KVM. ran is false when it did not print
-// its E2E-BEGIN marker within probe (qemu is then killed) or qemu failed
-// before that; the caller then boots it under software emulation.
-func bootWithKVM(ctx context.Context, boot func(context.Context, string, string) *exec.Cmd, console string, probe time.Duration) (out []byte, ran bool, err error) {
-	kctx, kill := context.WithCancel(ctx)
-	defer kill()
-	cmd := boot(kctx, "kvm", "host")
-	var buf strings.Builder
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	cmd.WaitDelay = 2 * time.Second // once killed, do not wait on pipes a child holds
-	if err := cmd.Start(); err != nil {
-		return nil, false, err
+	runs := make([]*guestRun, len(guests))
+	if replay {
+		// The verdicts of the last boot of each guest, for checking inspect
+		// against them without booting: the logs must be of this corpus.
+		for i, g := range guests {
+			console := filepath.Join(root, ".cache", "e2e", "console-"+g.release+".log")
+			b, err := os.ReadFile(console)
+			require.NoError(t, err, "MKPORTABLE_E2E_REPLAY needs the console logs of a `make e2e` run")
+			runs[i], err = parseConsole(bytes.NewReader(b))
+			require.NoError(t, err, console)
+			require.Equal(t, corpusKey, runs[i].Corpus, "%s is the log of another corpus or guest script: run make e2e", console)
+			logf("%s: replaying systemd %s's verdicts from %s", g.release, runs[i].Systemd, console)
+		}
+	} else {
+		disk := filepath.Join(t.TempDir(), "data.img")
+		out, err := exec.Command("mke2fs", "-q", "-t", "ext4", "-d", data, disk, "1G").CombinedOutput()
+		require.NoError(t, err, "mke2fs: %s", out)
+		wg.Wait()
+		for i := range guests {
+			require.NoError(t, errs[i], "building the %s guest", guests[i].release)
+		}
+		// One boot per guest, side by side.
+		for i, g := range guests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runs[i], errs[i] = runGuest(ctx, root, dirs[i], disk, g, func(format string, args ...any) {
+					logf("%s: %s", g.release, fmt.Sprintf(format, args...))
+				})
+			}()
+		}
+		wg.Wait()
+		for i := range guests {
+			require.NoError(t, errs[i], "%s guest", guests[i].release)
+		}
+		logf("guests stopped")
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	begun := func() bool {
-		log, _ := os.ReadFile(console)
-		return strings.Contains(string(log), "E2E-BEGIN")
-	}
-	deadline := time.After(probe)
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			if begun() {
-				return []byte(buf.String()), true, err
+
+	ins := <-inspected
+	require.NoError(t, ins.err)
+	report := compare(rows, runs, ins.byRow)
+	path := filepath.Join(root, ".cache", "e2e", "verdicts.json")
+	b, err := json.MarshalIndent(report, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
+	t.Log("\n" + report.table())
+	logf("verdicts written to %s", path)
+
+	for i, run := range runs {
+		for _, step := range []string{"attach", "reattach", "detach"} {
+			got, ok := run.Steps[step]
+			if !ok || !strings.HasPrefix(got, "PASS") {
+				t.Errorf("%s: the example's %s: %q", guests[i].release, step, got)
 			}
-			return nil, false, fmt.Errorf("qemu exited: %v: %s", err, strings.TrimSpace(buf.String()))
-		case <-deadline:
-			kill()
-			<-done
-			return nil, false, fmt.Errorf("no E2E-BEGIN on the console")
-		case <-tick.C:
-			if begun() {
-				err := <-done
-				return []byte(buf.String()), true, err
+		}
+		for _, l := range run.Leftover {
+			t.Errorf("%s: units left after a batch: %s", guests[i].release, truncate(l, 300))
+		}
+	}
+	for _, v := range report.Rows {
+		for _, sys := range report.systemds() {
+			o, ok := v.Observed[sys]
+			if !ok || o.Outcome == "" {
+				t.Errorf("row %s: systemd %s gave no outcome", v.ID, sys)
+				continue
+			}
+			if v.Control && o.Outcome != outcomeActive {
+				t.Errorf("control row %s is %s under systemd %s (%s): the harness is broken", v.ID, o.Outcome, sys, o.Message)
+			}
+			if p := v.Predicted[sys]; p.Outcome != o.Outcome {
+				t.Errorf("row %s, systemd %s: portabled %s (%s), inspect predicts %s (%s%s)",
+					v.ID, sys, o.Outcome, o.Message, p.Outcome, p.Problem, p.Error)
 			}
 		}
 	}
 }
 
-// buildImages writes the guest's data disk contents into dir: the example
-// image twice (v1, and v2 with another answer), the bad images in bad/,
-// and the guest script. It returns what our inspect says of each bad image.
-func buildImages(t *testing.T, root, dir string) map[string][]string {
+// runGuest boots one guest on the data disk, keeps its console log in
+// .cache/e2e/console-RELEASE.log and parses it.
+func runGuest(ctx context.Context, root, dir, disk string, g guest, logf func(string, ...any)) (*guestRun, error) {
+	console := filepath.Join(root, ".cache", "e2e", "console-"+g.release+".log")
+	start := time.Now()
+	log, err := boot(ctx, dir, disk, console, logf)
+	tail := func() string {
+		lines := strings.Split(log, "\n")
+		return strings.Join(lines[max(0, len(lines)-40):], "\n")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w\nconsole tail:\n%s", err, tail())
+	}
+	run, err := parseConsole(strings.NewReader(log))
+	if err != nil {
+		return nil, fmt.Errorf("%w\nconsole tail:\n%s", err, tail())
+	}
+	if !run.Done {
+		return nil, fmt.Errorf("the guest did not finish its script (console in %s); tail:\n%s", console, tail())
+	}
+	logf("systemd %s (%s): %d corpus rows in %.0fs; console in %s", run.Systemd, run.Version, len(run.Rows), time.Since(start).Seconds(), console)
+	return run, nil
+}
+
+// inspectResults holds inspect's verdict on each row, by systemd version.
+type inspectResults struct {
+	byRow map[string]inspectRun
+	err   error
+}
+
+// inspectRun is one run of `mkportable inspect --json` on a row's image.
+type inspectRun struct {
+	args           []string
+	stdout, stderr []byte
+	exit           int
+}
+
+// inspectAll builds mkportable once and runs `inspect --json [--match
+// M]... [--profile P] IMAGE` on every row's image.
+func inspectAll(ctx context.Context, root string, rows []row, data string) inspectResults {
+	bin := filepath.Join(data, "..", "mkportable")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mkportable")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return inspectResults{err: fmt.Errorf("go build ./cmd/mkportable: %w: %s", err, out)}
+	}
+	res := inspectResults{byRow: map[string]inspectRun{}}
+	for i, r := range rows {
+		args := []string{"inspect", "--json"}
+		for _, m := range r.matches {
+			args = append(args, "--match", m)
+		}
+		if r.profile != "" {
+			args = append(args, "--profile", r.profile)
+		}
+		args = append(args, filepath.Join(data, "corpus", fmt.Sprintf("%03d-%s", i, r.id), r.file))
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		exit := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			exit = ee.ExitCode()
+		} else if err != nil {
+			return inspectResults{err: fmt.Errorf("mkportable %s: %w", strings.Join(args, " "), err)}
+		}
+		res.byRow[r.id] = inspectRun{args: args[:len(args)-1], stdout: stdout.Bytes(), stderr: stderr.Bytes(), exit: exit}
+	}
+	return res
+}
+
+// report is the verdicts file: for each row, what each guest's portabled
+// did and what inspect predicted, by systemd major version.
+type report struct {
+	Guests []guestReport `json:"guests"`
+	Rows   []rowReport   `json:"rows"`
+}
+
+type guestReport struct {
+	Release string `json:"release"`
+	Debian  string `json:"debian"`
+	*guestRun
+}
+
+type rowReport struct {
+	ID         string                 `json:"id"`
+	File       string                 `json:"file"`
+	Matches    []string               `json:"matches,omitempty"`
+	Profile    string                 `json:"profile,omitempty"`
+	Mksquashfs bool                   `json:"mksquashfs,omitempty"`
+	Probe      string                 `json:"probe,omitempty"`
+	Control    bool                   `json:"control,omitempty"`
+	Covers     string                 `json:"covers"`
+	Inspect    []string               `json:"inspect"`
+	Observed   map[string]observation `json:"observed"`
+	Predicted  map[string]prediction  `json:"predicted"`
+	Agree      map[string]bool        `json:"agree"`
+}
+
+func compare(rows []row, runs []*guestRun, ins map[string]inspectRun) report {
+	var rep report
+	for i, run := range runs {
+		rep.Guests = append(rep.Guests, guestReport{Release: guests[i].release, Debian: guests[i].debian, guestRun: run})
+	}
+	for _, r := range rows {
+		in := ins[r.id]
+		v := rowReport{
+			ID: r.id, File: r.file, Matches: r.matches, Profile: r.profile, Mksquashfs: r.mksquashfs,
+			Probe: r.probe, Control: r.control, Covers: r.covers, Inspect: in.args,
+			Observed: map[string]observation{}, Predicted: map[string]prediction{}, Agree: map[string]bool{},
+		}
+		for _, run := range runs {
+			sys, _ := strconv.Atoi(run.Systemd)
+			p := predict(in.stdout, in.stderr, in.exit, sys)
+			v.Predicted[run.Systemd] = p
+			if o, ok := run.Rows[r.id]; ok {
+				v.Observed[run.Systemd] = *o
+				v.Agree[run.Systemd] = o.Outcome == p.Outcome
+			}
+		}
+		rep.Rows = append(rep.Rows, v)
+	}
+	return rep
+}
+
+// systemds are the systemd versions the report holds, in guest order.
+func (rep report) systemds() []string {
+	var s []string
+	for _, g := range rep.Guests {
+		s = append(s, g.Systemd)
+	}
+	return s
+}
+
+// table renders the report for people: one line per row and guest.
+func (rep report) table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-26s %-4s %-8s %-62s %-8s %s\n", "ROW", "SD", "SYSTEMD", "PORTABLED SAID", "INSPECT", "FIRST PROBLEM")
+	for _, v := range rep.Rows {
+		for _, sys := range rep.systemds() {
+			o := v.Observed[sys]
+			p := v.Predicted[sys]
+			mark := "  "
+			if o.Outcome != p.Outcome {
+				mark = "≠ "
+			}
+			why := p.Problem
+			if p.Error != "" {
+				why = p.Error
+			}
+			fmt.Fprintf(&b, "%s%-24s %-4s %-8s %-62s %-8s %s\n", mark, truncate(v.ID, 24), sys, o.Outcome,
+				truncate(o.Message, 62), p.Outcome, truncate(why, 70))
+		}
+	}
+	n, agree := 0, 0
+	for _, v := range rep.Rows {
+		for _, ok := range v.Agree {
+			n++
+			if ok {
+				agree++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "%d of %d verdicts agree (%d rows, systemd %s)\n", agree, n, len(rep.Rows), strings.Join(rep.systemds(), " and "))
+	return b.String()
+}
+
+// buildExample writes the example image twice into dir: v1, and v2 with
+// another answer, for the guest's attach/reattach/detach flow.
+func buildExample(t *testing.T, root, dir string) {
 	spec, err := builder.LoadSpec(filepath.Join(root, "testdata", "web-server", "spec.json"))
 	require.NoError(t, err)
 	ctx := context.Background()
-	example := func(sub, prefix string) builder.Spec {
+	for _, v := range []struct{ sub, prefix string }{{"v1", "PORTABLE="}, {"v2", "UPGRADED PORTABLE="}} {
 		store := filepath.Join(t.TempDir(), "store")
 		bin := filepath.Join(t.TempDir(), "web-server")
 		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
-			"-ldflags", `-s -w -X "main.answerPrefix=`+prefix+`"`, "-o", bin, "./testdata/web-server/server")
+			"-ldflags", `-s -w -X "main.answerPrefix=`+v.prefix+`"`, "-o", bin, "./testdata/web-server/server")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
@@ -213,51 +356,9 @@ func buildImages(t *testing.T, root, dir string) map[string][]string {
 		s := spec
 		s.StoreDir, s.StorePaths = store, []string{storePath}
 		s.Substitutions = map[string]string{"web": storePath}
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o755))
-		_, err = builder.Build(ctx, s, filepath.Join(dir, sub), builder.Options{})
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, v.sub), 0o755))
+		_, err = builder.Build(ctx, s, filepath.Join(dir, v.sub), builder.Options{})
 		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, sub, "answer"), []byte(prefix+"web-server_20220227.raw"), 0o644))
-		return s
+		require.NoError(t, os.WriteFile(filepath.Join(dir, v.sub, "answer"), []byte(v.prefix+"web-server_20220227.raw"), 0o644))
 	}
-	good := example("v1", "PORTABLE=")
-	example("v2", "UPGRADED PORTABLE=")
-
-	ours := map[string][]string{}
-	bad := func(name string, mutate func(*squashfs.Tree)) {
-		laid, err := builder.Layout(ctx, good, builder.Options{SkipChecks: true})
-		require.NoError(t, err)
-		tree := laid.Tree
-		mutate(tree)
-		sub := filepath.Join(dir, "bad", name)
-		require.NoError(t, os.MkdirAll(sub, 0o755))
-		img := filepath.Join(sub, "web-server_20220227.raw")
-		_, err = squashfs.WriteFile(ctx, img, tree, squashfs.Options{})
-		require.NoError(t, err)
-		cmd := exec.Command("go", "run", "./cmd/mkportable", "inspect", "--json", img)
-		cmd.Dir = root
-		out, err := cmd.Output()
-		require.Error(t, err, "inspect passed a bad image")
-		var res struct{ Problems []struct{ Message string } }
-		require.NoError(t, json.Unmarshal(out, &res))
-		require.NotEmpty(t, res.Problems)
-		for _, p := range res.Problems {
-			ours[name] = append(ours[name], p.Message)
-		}
-	}
-	bad("outside-prefix", func(tree *squashfs.Tree) {
-		require.NoError(t, tree.Link("/etc/systemd/system/webserver.service", "/etc/systemd/system/web-server.service"))
-		require.NoError(t, tree.Remove("/etc/systemd/system/web-server.service"))
-	})
-	bad("no-os-release", func(tree *squashfs.Tree) { require.NoError(t, tree.Remove("/etc/os-release")) })
-
-	script, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "guest-test.sh"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "run.sh"), script, 0o755))
-	return ours
-}
-
-// firstLine is err's message up to its first newline.
-func firstLine(err error) string {
-	msg, _, _ := strings.Cut(fmt.Sprint(err), "\n")
-	return msg
 }
