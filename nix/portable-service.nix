@@ -2,24 +2,31 @@
 # builds ${pname}_${version}.raw with mkportable instead of mksquashfs.
 # The arguments are nixpkgs' (see spec.nix); the store paths come from
 # closureInfo over the units, contents and symlink objects, as nixpkgs'
-# image holds the closure of its root file system and contents.
+# image holds the closure of its root file system and contents. mkportable's
+# own arguments (kind, format, verity, architecture, signKey, cert,
+# osRelease, files) are described in spec.nix; the output holds the image
+# and, with verity or a signature, NAME_VERSION.verity, .roothash and
+# .roothash.p7s beside it.
 { pkgs, mkportable }:
 args@{
   pname,
   version,
-  units,
+  units ? [ ],
   symlinks ? [ ],
   contents ? [ ],
+  kind ? "portable",
+  cert ? null,
   ...
 }:
 let
   inherit (pkgs) lib;
   spec = import ./spec.nix args;
+  portable = kind == "portable";
   closure = pkgs.closureInfo {
     rootPaths = units ++ contents ++ map (s: s.object) symlinks;
   };
 in
-assert lib.assertMsg (lib.all (u: lib.hasPrefix pname u.name) units)
+assert lib.assertMsg (!portable || lib.all (u: lib.hasPrefix pname u.name) units)
   "Unit names must be prefixed with the service name";
 pkgs.runCommand "${pname}-img-${version}"
   {
@@ -30,9 +37,9 @@ pkgs.runCommand "${pname}-img-${version}"
   ''
     mkdir -p build/units $out
     ${lib.concatMapStringsSep "\n" (u: "cp ${u} build/units/${u.name}") units}
-    ln -s ${closure} build/closure-info
+    ${lib.optionalString portable "ln -s ${closure} build/closure-info"}
     cp "$specJSONPath" build/spec.json
     # stdenv sets SOURCE_DATE_EPOCH=315532800, which mkportable honours.
     mkportable build build/spec.json -o $out
-    mkportable inspect $out/${pname}_${version}.raw
+    mkportable inspect ${lib.optionalString (cert != null) "--cert ${lib.escapeShellArg spec.cert}"} $out/${pname}_${version}.raw
   ''
