@@ -15,7 +15,7 @@ import (
 
 // build writes a portable image app_1.raw into dir with change applied
 // to its spec, and returns its path.
-func build(t *testing.T, dir string, change func(*builder.Spec)) string {
+func build(t testing.TB, dir string, change func(*builder.Spec)) string {
 	t.Helper()
 	src := t.TempDir()
 	prog := filepath.Join(src, "app")
@@ -152,4 +152,36 @@ func TestInspectRefuses(t *testing.T) {
 	cancel()
 	_, err = Inspect(cctx, build(t, t.TempDir(), func(s *builder.Spec) { s.Verity = true }), Options{})
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// FuzzInspect opens arbitrary files as images, with arbitrary sidecars:
+// an error or a report, never a panic or an unbounded read.
+func FuzzInspect(f *testing.F) {
+	dir := f.TempDir()
+	img := build(f, dir, func(s *builder.Spec) { s.Verity = true })
+	seed, err := os.ReadFile(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tree, err := os.ReadFile(strings.TrimSuffix(img, ".raw") + ".verity")
+	if err != nil {
+		f.Fatal(err)
+	}
+	root, err := os.ReadFile(strings.TrimSuffix(img, ".raw") + ".roothash")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed, tree, root)
+	f.Add(seed[:len(seed)/2], tree[:512], []byte("00"))
+	f.Fuzz(func(t *testing.T, image, verity, roothash []byte) {
+		d := t.TempDir()
+		p := filepath.Join(d, "x_1.raw")
+		require.NoError(t, os.WriteFile(p, image, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(d, "x_1.verity"), verity, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(d, "x_1.roothash"), roothash, 0o644))
+		r, err := Inspect(context.Background(), p, Options{})
+		if err == nil {
+			require.NotNil(t, r.Report)
+		}
+	})
 }

@@ -477,11 +477,20 @@ func (c *checker) units() error {
 			strings.Join(quoteAll(c.r.Matches), " or "), "/etc/systemd/system, /usr/lib/systemd/system")
 		return nil
 	}
-	// The units' settings are checked against the root the service sees.
-	c.im = c.view
+	// The units' settings are checked against the root the service sees:
+	// portabled gives ExtensionImages= only to the units that come from an
+	// extension (install_chroot_dropin, 252 and 257); a unit of the image
+	// itself runs on the image alone.
+	base := c.im
 	for _, a := range attached {
-		if err := c.im.ctx.Err(); err != nil {
-			return context.Cause(c.im.ctx)
+		if err := base.ctx.Err(); err != nil {
+			return context.Cause(base.ctx)
+		}
+		c.im = base
+		if a.im != base {
+			c.im = c.view
+		} else if len(c.exts) > 0 && unitType(a.name) == "service" {
+			c.add(Note, "extensions-not-for-image-units", a.path, "a unit of the image itself: portabled sets ExtensionImages= only for the units that come from an extension, so this service sees the image without the extensions' files")
 		}
 		if info, _, err := a.im.stat(a.ipath + ".d"); err == nil && info.IsDir() {
 			c.add(Ignored, "unit-dropins", a.path+".d", "portabled copies only the unit file to the host, not its drop-in directory: these settings do not apply")

@@ -3,6 +3,7 @@ package portable
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -283,8 +284,13 @@ func TestCheckPortableExtensions(t *testing.T) {
 		want          []want
 	}{
 		{
-			name: "the service runs a program of the extension", systemd: "252, 257: ExtensionImages= overlays /usr and /opt (guest)",
+			name: "a unit of the extension runs a program of the extension", systemd: "252, 257: ExtensionImages= overlays /usr and /opt for the extension's units (guest)",
+			change: func(base, ext fstest.MapFS) { ext["usr/lib/systemd/system/web-server-app.service"] = file(usesExt) },
+		},
+		{
+			name: "a unit of the image runs a program of the extension", systemd: "252, 257: portabled writes no ExtensionImages= for the image's own units (guest: cat fails)",
 			change: func(base, ext fstest.MapFS) { base["etc/systemd/system/web-server.service"] = file(usesExt) },
+			want:   []want{{rule: "exec-not-found", sev: Fails}},
 		},
 		{
 			name: "ID of another OS", systemd: "portable.c: extension-release metadata does not match the root's",
@@ -355,7 +361,7 @@ func TestCheckPortableExtensions(t *testing.T) {
 		{
 			name: "extension binary hidden by an upper symlink", systemd: "overlayfs: an upper non-directory hides the lower tree",
 			change: func(base, ext fstest.MapFS) {
-				base["etc/systemd/system/web-server.service"] = file("[Service]\nDynamicUser=yes\nExecStart=/opt/ext/sub/tool\n")
+				ext["usr/lib/systemd/system/web-server-x.service"] = file("[Service]\nDynamicUser=yes\nExecStart=/opt/ext/sub/tool\n")
 				base["opt/ext/sub/tool"] = exe()
 				ext["opt/ext/sub"] = file("not a directory")
 			},
@@ -369,7 +375,9 @@ func TestCheckPortableExtensions(t *testing.T) {
 			tt.change(base, ext)
 			opts := Options{FileName: "web-server_1.raw", Matches: tt.matches,
 				Extensions: []Extension{{FileName: "/x/web-server-ext.raw", FS: ext}}}
-			r := checkWant(t, base, opts, tt.want)
+			// The image's own web-server.service never sees the extension.
+			wants := append(slices.Clone(tt.want), want{rule: "extensions-not-for-image-units", sev: Note})
+			r := checkWant(t, base, opts, wants)
 			require.Len(t, r.Extensions, 1)
 			require.Equal(t, "web-server-ext", r.Extensions[0].Name)
 		})
@@ -384,7 +392,8 @@ func TestCheckPortableExtensions(t *testing.T) {
 	base = goodImage()
 	ext := extension("ID=_any\n")
 	ext["usr/lib/systemd/system/web-server-extra.service"] = file(usesExt)
-	r := checkWant(t, base, Options{FileName: "web-server_1.raw", Extensions: []Extension{{FileName: "web-server-ext.raw", FS: ext}}}, nil)
+	r := checkWant(t, base, Options{FileName: "web-server_1.raw", Extensions: []Extension{{FileName: "web-server-ext.raw", FS: ext}}},
+		[]want{{rule: "extensions-not-for-image-units", sev: Note}})
 	require.Contains(t, r.Units, Unit{Name: "web-server-extra.service", Path: "/usr/lib/systemd/system/web-server-extra.service", Image: "web-server-ext.raw", Attached: true})
 }
 

@@ -4,8 +4,8 @@
 #
 #   ID MODE FILE [ARG...]
 #
-#   portable  FILE UNIT [cert=CRT] [ext=EXT]... [debug]
-#             portablectl attach --no-reload [--extension EXT]... ./FILE,
+#   portable  FILE UNIT [cert=CRT] [ext=EXT]... [profile=P] [debug]
+#             portablectl attach --no-reload [--profile P] [--extension EXT]... ./FILE,
 #             then start UNIT, with CRT copied to /etc/verity.d first
 #   sysext    FILE PATH     copy FILE (and its sidecars) to /var/lib/extensions,
 #                           systemd-sysext merge, look for PATH under /usr
@@ -34,7 +34,8 @@ dm_verity() { dmsetup table 2>/dev/null | grep ' verity ' || true; }
 # signatures and I/O errors (the kernel's too).
 journal_since() {
 	journalctl --no-pager -q -o cat --after-cursor="$1" 2>/dev/null |
-		grep -iE 'verity|pkcs#7|signature|required key|corrupt|input/output|root hash|extension|refusing|failed to' | head -40
+		grep -vE 'Sent message|Got message|modprobe@|system call|Failed to load configuration|enqueue job|new job|Activating via systemd' |
+		grep -iE 'verity|pkcs#7|required key|corrupt|input/output|root hash|extension|refusing|namespac|overlay|failed' | head -40
 }
 
 cursor_now() { journalctl -n 0 --show-cursor -q 2>/dev/null | sed -n 's/^-- cursor: //p'; }
@@ -42,11 +43,12 @@ cursor_now() { journalctl -n 0 --show-cursor -q 2>/dev/null | sed -n 's/^-- curs
 run_portable() {
 	local id=$1 file=$2 unit=$3
 	shift 3
-	local cert="" debug=no exts=() a
+	local cert="" debug=no exts=() profile=() a
 	for a in "$@"; do
 		case $a in
 		cert=*) cert=${a#cert=} ;;
 		ext=*) exts+=("--extension=/e2e/ext/${a#ext=}") ;;
+		profile=*) profile=("--profile=${a#profile=}") ;;
 		debug) debug=yes ;;
 		esac
 	done
@@ -57,7 +59,7 @@ run_portable() {
 	fi
 	local cursor out rc
 	cursor=$(cursor_now)
-	out=$(portablectl attach --no-reload "${exts[@]}" "/e2e/ext/$file" 2>&1)
+	out=$(portablectl attach --no-reload "${profile[@]}" "${exts[@]}" "/e2e/ext/$file" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" | sed 's/^/    | /'
 	if [ $rc -ne 0 ]; then
@@ -66,6 +68,7 @@ run_portable() {
 		return
 	fi
 	systemctl daemon-reload
+	cat "/etc/systemd/system.attached/$unit.d/20-portable.conf" 2>/dev/null | grep -E '^(RootImage|RootHash|Extension|BindReadOnlyPaths)' | xinfo "$id" dropin
 	[ $debug = yes ] && systemctl log-level debug
 	systemctl start "$unit" 2>&1 | sed 's/^/    | /'
 	for _ in $(seq 40); do
@@ -74,14 +77,25 @@ run_portable() {
 		*) break ;;
 		esac
 	done
-	sleep 2 # a service that reads its files and then fails
+	# The units are Type=exec: start returns once the program runs, or
+	# failed to (verity is set up before). Then a service that reads its
+	# files and fails has the time to.
+	sleep 2
 	[ $debug = yes ] && systemctl log-level info
 	local state
 	state=$(systemctl show -p ActiveState,Result,ExecMainStatus "$unit" | tr '\n' ' ')
 	echo "E2E-XINFO $id unit $state"
 	dm_verity | xinfo "$id" dm
 	journal_since "$cursor" | xinfo "$id" journal
-	journalctl --no-pager -q -o cat -u "$unit" --after-cursor="$cursor" 2>/dev/null | grep -v '^Start\|^Stop\|^Deactivated\|^Failed\|^Main process\|^Consumed' | head -5 | xinfo "$id" stdout
+	journalctl --no-pager -q -o cat --after-cursor="$cursor" -u "$unit" 2>/dev/null |
+		grep -vE "^$unit:|system call|Sent message|Got message|^(Starting|Started|Stopping|Stopped|Deactivated|Consumed|Failed to)" | head -5 | xinfo "$id" stdout
+	# What the service sees: its mount table (overlays, verity devices).
+	local pid
+	pid=$(systemctl show -p MainPID --value "$unit")
+	if [ -n "$pid" ] && [ "$pid" != 0 ]; then
+		awk '$5 == "/" || $5 == "/usr" || $5 == "/opt" || $5 == "/etc" { m = $5; for (i = 7; $i != "-"; i++); print m, $(i+1), $(i+3) }' \
+			"/proc/$pid/mountinfo" | xinfo "$id" mount
+	fi
 	if [ "$(systemctl show -p ActiveState --value "$unit")" = active ]; then
 		echo "E2E-XROW $id active"
 	else
