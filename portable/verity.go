@@ -55,19 +55,22 @@ func VerityProblems(k Kind, s VerityState) []Problem {
 			break
 		}
 		if !s.SignaturePartition {
-			add(Ignored, "verity-unsigned-ddi", "the disk image has a verity partition but no signature partition: systemd 252 mounts it unverified, without a word (guest), since it has no root hash to trust; sign it (--sign-key, --cert) or ship NAME.roothash beside it")
+			add(Ignored, "verity-unsigned-ddi", "the disk image has a verity partition but no signature partition: systemd mounts it unverified, without a word (guests: 252 and 257, no dm-verity device), since it has no root hash to trust; sign it (--sign-key, --cert) or ship NAME.roothash beside it")
 		}
 	case !s.SidecarsLooked:
 	case s.RootHashFile && !s.VerityFile:
-		add(Ignored, "verity-no-tree", "NAME.roothash without NAME.verity: systemd 252 mounts the image unverified, without a word (guest); ship both")
+		add(Ignored, "verity-no-tree", "NAME.roothash without NAME.verity: systemd mounts the image unverified, without a word (guests: 252 and 257); ship both")
 	case s.VerityFile && !s.RootHashFile:
-		add(Ignored, "verity-no-roothash", "NAME.verity without NAME.roothash: systemd 252 mounts the image unverified, without a word (guest); ship both")
+		add(Ignored, "verity-no-roothash", "NAME.verity without NAME.roothash: systemd mounts the image unverified, without a word (guests: 252 and 257); ship both")
 	}
 	if s.SignatureFile && !s.RootHashFile && !s.DDI && s.SidecarsLooked {
 		add(Ignored, "verity-signature-unused", "NAME.roothash.p7s without NAME.roothash: systemd reads the signature only of a root hash it found")
 	}
 	if s.TreeChecked && s.TreeError != "" {
-		add(bad, "verity-mismatch", "%s: dm-verity refuses the blocks that do not match: %s", s.TreeError, effect)
+		// Guests (252, 257): a flipped byte of a file's data block mounts
+		// fine, then reading the file fails ("verity: data block N is
+		// corrupted", EIO).
+		add(bad, "verity-mismatch", "%s: dm-verity refuses the blocks that do not match, as I/O errors: %s", s.TreeError, effect)
 	}
 	if s.Uncovered > 0 {
 		add(bad, "verity-short-tree", "the hash tree covers %d bytes less than the file system: reads past its end fail: %s", s.Uncovered, effect)
@@ -78,7 +81,7 @@ func VerityProblems(k Kind, s VerityState) []Problem {
 	case !s.SignatureChecked:
 		add(Note, "verity-signature-unchecked", "signed: systemd sets the image up only on machines that trust the signer's certificate (/etc/verity.d/*.crt, or the kernel keyring), and then never unverified; give the certificate to check the signature")
 	case s.SignatureError != "":
-		add(bad, "verity-signature", "%s: a machine trusting this certificate does not trust the image (\"Required key not available\"), and systemd never falls back to running it unverified: %s", s.SignatureError, effect)
+		add(bad, "verity-signature", "%s: a machine trusting this certificate does not trust the image (\"Userspace PKCS#7 validation failed: ... signer certificate not found\"; a certificate inside the signature is not trusted), and systemd never falls back to running it unverified: %s", s.SignatureError, effect)
 	}
 	return out
 }
