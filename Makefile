@@ -1,14 +1,15 @@
 # mkportable: the two commands a fresh machine needs are `make example` and
-# `make test`; .ci/run installs the tools the tests use, then runs make test.
+# `make test`. `make test` first installs (as root) the Debian packages of
+# scripts/deps.txt that the tests run, or says which ones to install.
 
 GO ?= go
 
-.PHONY: all build example test test-short e2e nix-check fuzz bench clean
+.PHONY: all build deps example test test-short e2e nix-check fuzz bench clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o bin/mkportable ./cmd/mkportable
+	$(GO) build -trimpath -buildvcs=auto -o bin/mkportable ./cmd/mkportable
 
 # The example of the README: the web server of testdata/web-server, built
 # statically into a store-like directory named as Nix would name it, then
@@ -33,11 +34,23 @@ example:
 	$(GO) run ./cmd/mkportable build testdata/web-server/spec.json -o out \
 		--store-dir out/store --store-path $$store --subst web=$$store
 
+# The programs the tests, `make bench` and `make nix-check` run
+# (scripts/deps.txt): installed as root, otherwise named, and a failure.
+deps:
+	./scripts/deps.sh
+
 # Every package's tests, including the checks against unsquashfs, sqfsdiff,
-# mksquashfs, go-diskfs and (as root) the kernel.
-test:
+# mksquashfs, go-diskfs and (as root) the kernel, which must run: a missing
+# program fails its test (MKPORTABLE_SKIP_TOOLS=1 skips it instead), and the
+# checks that ran are counted at the end. go test's default 10-minute
+# timeout is enough; -timeout leaves room on a machine busier than ours.
+CHECK_LOG := .cache/test-checks.log
+test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	mkdir -p .cache
+	rm -f $(CHECK_LOG)
+	MKPORTABLE_CHECK_LOG=$(CURDIR)/$(CHECK_LOG) $(GO) test -count=1 -timeout 15m ./...
+	./scripts/checks-summary.sh $(CHECK_LOG)
 
 # Two guests with systemd as PID 1 under qemu, Debian 12 (systemd 252) and
 # Debian 13 (systemd 257): each attaches, upgrades and detaches the example
@@ -52,7 +65,7 @@ e2e:
 # What can be checked of flake.nix without nixpkgs: parsing, the pure spec
 # function against nix/golden-spec.json, that spec building an image, and
 # the pinned vendorHash.
-nix-check:
+nix-check: deps
 	./nix/check.sh
 
 test-short:
@@ -79,7 +92,7 @@ fuzz:
 
 # mkportable squash against mksquashfs on GOROOT: time, size and peak RSS as
 # ratios. BENCH_SRC=/some/tree to use another tree.
-bench:
+bench: deps
 	./scripts/bench.sh $(BENCH_SRC)
 	$(GO) test ./squashfs -run '^$$' -bench . -benchmem
 

@@ -56,11 +56,13 @@
         };
       };
 
-      # The README's example, built through lib.portableService.
+      # The README's example, built through lib.portableService; it builds
+      # with nixpkgs' own pkgs.portableService unchanged too. `make
+      # nix-check` builds it with nix/test/fake-nixpkgs.nix as nixpkgs.
       checks = forAllSystems (
         pkgs:
         let
-          web = pkgs.buildGoModule {
+          webServer = pkgs.buildGoModule {
             pname = "web-server";
             version = "20220227";
             src = ./testdata/web-server/server;
@@ -68,15 +70,21 @@
             preBuild = "cp ${pkgs.writeText "go.mod" "module web-server\ngo 1.21\n"} go.mod";
             env.CGO_ENABLED = 0;
           };
-          # replaceVars fills @web@ and fails on any placeholder left.
-          unit = pkgs.replaceVars ./testdata/web-server/web-server.service.in { inherit web; };
         in
         {
           example = self.lib.portableService pkgs {
             pname = "web-server";
             version = "20220227";
             description = "A web service";
-            units = [ unit ];
+            # replaceVars fills @web@, fails on any placeholder left, and
+            # names its output as its source: web-server.service.
+            units = [ (pkgs.replaceVars ./testdata/web-server/web-server.service { web = webServer; }) ];
+            symlinks = [
+              {
+                object = "${webServer}/bin/web-server";
+                symlink = "/bin/web-server";
+              }
+            ];
           };
         }
       );

@@ -158,9 +158,7 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 	}
 	w, err := writeOutputs(ctx, out, img.Tree, squashfs.Options{
 		Compressor: comp, BlockSize: bs, Workers: opts.Workers, ModTime: opts.ModTime, Progress: opts.Progress,
-		// The release file of an extension carries portable.StrictXattr.
-		Xattrs: set.kind.IsExtension(),
-	}, set, signer)
+	}, set, signer) // xattrs are stored: an extension's release file carries portable.StrictXattr
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ type specError struct{ stderr string }
 func (e *specError) Error() string { return e.stderr }
 
 func TestNixSpecOptions(t *testing.T) {
-	nixInstantiate := testtool.Require(t, "nix-instantiate", "nix-bin")
+	nixInstantiate := testtool.Need(t, "nix-instantiate")
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
 	out, err := evalSpec(t, nixInstantiate, root, `import ./nix/spec.nix (import ./nix/test-args-ext.nix)`)

@@ -10,16 +10,17 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"slices"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // A row of the differential corpus: one image, how to attach it, and what
 // it shows. The harness runs every row in every guest and compares
 // portabled's outcome with what `mkportable inspect` predicts; no row says
-// what the outcome should be (the guests say that), except control rows,
-// which must run everywhere or the harness itself is broken.
+// what the outcome should be (the guests say that), except control rows:
+// images whose outcome no systemd can change (a good image, a program that
+// does not exist), which check the harness's own judgement.
 type row struct {
 	id         string   // unique; names the row's directory on the data disk
 	file       string   // the image's file name; portabled derives the image name from it
@@ -27,7 +28,8 @@ type row struct {
 	profile    string   // --profile; "" is portabled's default
 	mksquashfs bool     // written by mksquashfs (squashfs-tools) instead of package squashfs
 	probe      string   // URL the guest must get an answer from once the units are active
-	control    bool     // must be active in every guest
+	control    string   // the outcome the harness must see in every guest, or it is broken
+	runtime    string   // why the outcome depends on what the program does when it runs, which no image check can see
 	covers     string   // what systemd behaviour the row shows
 	image      func(l layout, name string)
 }
@@ -95,8 +97,8 @@ var dirSettings = []struct {
 func corpus() []row {
 	rows := []row{
 		// Images and os-release.
-		{id: "ok", file: "ok_1.raw", control: true, covers: "a minimal good image: os-release with ID, mount points, busybox, one service"},
-		{id: "ok-mksquashfs", file: "okmk_1.raw", mksquashfs: true, control: true, covers: "the same tree written by mksquashfs -all-root -comp xz"},
+		{id: "ok", file: "ok_1.raw", control: outcomeActive, covers: "a minimal good image: os-release with ID, mount points, busybox, one service"},
+		{id: "ok-mksquashfs", file: "okmk_1.raw", mksquashfs: true, control: outcomeActive, covers: "the same tree written by mksquashfs -all-root -comp xz"},
 		{id: "no-tmp-mksquashfs", file: "notmpmk_1.raw", mksquashfs: true, covers: "an image without /tmp written by mksquashfs", image: without("/tmp")},
 		{id: "no-version", file: "nover.raw", covers: "a file name without _VERSION"},
 		{id: "usr-lib-units", file: "libunits_1.raw", covers: "the unit in /usr/lib/systemd/system instead of /etc/systemd/system",
@@ -104,7 +106,7 @@ func corpus() []row {
 				l.removeUnits()
 				l.file("/usr/lib/systemd/system/"+name+".service", service(sleeper))
 			}},
-		{id: "no-os-release", file: "noosrel_1.raw", covers: "no os-release at all",
+		{id: "no-os-release", file: "noosrel_1.raw", control: outcomeRefused, covers: "no os-release at all",
 			image: func(l layout, _ string) { l.remove("/etc/os-release") }},
 		{id: "usr-lib-os-release", file: "libosrel_1.raw", covers: "os-release only in /usr/lib",
 			image: func(l layout, _ string) {
@@ -174,7 +176,7 @@ func corpus() []row {
 				l.unit(name+".socket", "[Unit]\nDescription=e2e socket\n\n[Socket]\nListenStream=127.0.0.1:8081\nAccept=yes\n")
 				l.unit(name+"@.service", service("/usr/bin/busybox httpd -i -h /srv/www", "StandardInput=socket"))
 			}},
-		{id: "timer-job", file: "tim_1.raw", covers: "tim.timer and the oneshot tim-job.service it runs",
+		{id: "timer-job", file: "tim_1.raw", control: outcomeActive, covers: "tim.timer and the oneshot tim-job.service it runs",
 			image: func(l layout, name string) {
 				l.removeUnits()
 				l.unit(name+".timer", "[Unit]\nDescription=e2e timer\n\n[Timer]\nOnActiveSec=1h\nUnit="+name+"-job.service\n")
@@ -253,7 +255,7 @@ func corpus() []row {
 			}},
 
 		// The programs ExecStart= runs.
-		{id: "exec-missing", file: "exmiss_1.raw", covers: "ExecStart= names a program the image lacks",
+		{id: "exec-missing", file: "exmiss_1.raw", control: outcomeFails, covers: "ExecStart= names a program the image lacks",
 			image: withService("/usr/bin/nothere")},
 		{id: "exec-not-executable", file: "exnox_1.raw", covers: "the program is a file of mode 0644",
 			image: func(l layout, name string) {
@@ -335,9 +337,9 @@ func corpus() []row {
 		// Profiles.
 		{id: "httpd", file: "httpd_1.raw", probe: "http://127.0.0.1:8091/", covers: "busybox httpd on 127.0.0.1:8091, default profile",
 			image: httpd(8091)},
-		{id: "httpd-strict", file: "httpds_1.raw", profile: "strict", covers: "busybox httpd, profile strict (AF_UNIX only, private network)",
+		{id: "httpd-strict", file: "httpds_1.raw", profile: "strict", runtime: "busybox httpd opens an AF_INET socket, which strict's RestrictAddressFamilies=AF_UNIX forbids", covers: "busybox httpd, profile strict (AF_UNIX only, private network)",
 			image: httpd(8092)},
-		{id: "httpd-nonetwork", file: "httpdn_1.raw", profile: "nonetwork", covers: "busybox httpd, profile nonetwork (private network)",
+		{id: "httpd-nonetwork", file: "httpdn_1.raw", profile: "nonetwork", runtime: "busybox httpd opens an AF_INET socket, which nonetwork's RestrictAddressFamilies=AF_UNIX AF_NETLINK forbids", covers: "busybox httpd, profile nonetwork (private network)",
 			image: httpd(8093)},
 		{id: "httpd-trusted", file: "httpdt_1.raw", profile: "trusted", probe: "http://127.0.0.1:8094/", covers: "busybox httpd, profile trusted",
 			image: httpd(8094)},
@@ -582,7 +584,14 @@ func writeCorpus(ctx context.Context, rows []row, progs programs, dir, cache, wr
 		if err := os.WriteFile(filepath.Join(sub, "args"), []byte(args), 0o644); err != nil {
 			return "", err
 		}
-		fmt.Fprintf(corpusHash, "%s\x00%s\x00%s\x00", r.id, key, args)
+		// The corpus key covers what the guests judged (the trees and how
+		// they were attached), not the writer's bytes: verdicts stay valid
+		// for replay when only the writer changes.
+		tree, err := l.hash(progs, fmt.Sprintf("mksquashfs=%t", r.mksquashfs))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(corpusHash, "%s\x00%s\x00%s\x00", r.id, tree, args)
 	}
 	old, err := os.ReadDir(cache)
 	if err != nil {

@@ -223,3 +223,35 @@ func TestImageName(t *testing.T) {
 		require.Equal(t, want, imageName(file), file)
 	}
 }
+
+func TestCompare(t *testing.T) {
+	rows := []row{{id: "a", file: "a_1.raw"}, {id: "b", file: "b_1.raw", profile: "strict"}}
+	runs := []*guestRun{
+		{Systemd: "252", Rows: map[string]*observation{
+			"a": {Outcome: "active"}, "b": {Outcome: "fails", Message: "b.service: Result=exit-code"}}},
+		{Systemd: "257", Rows: map[string]*observation{
+			"a": {Outcome: "refused", Message: "lacks the ID field"}, "b": {Outcome: "fails"}}},
+	}
+	ins := map[string]inspectRun{
+		"a": {args: []string{"inspect", "--json"}, stdout: []byte(`{"outcome":{"252":"active","257":"refused"},"problems":[{"severity":"refused","rule":"id","message":"no ID","since":257}]}`), exit: 1},
+		"b": {args: []string{"inspect", "--json", "--profile", "strict"}, stdout: []byte(`{"problems":[]}`), exit: 0},
+	}
+	rep := compare(rows, runs, ins)
+	require.Equal(t, []string{"252", "257"}, rep.systemds())
+	require.Equal(t, map[string]bool{"252": true, "257": true}, rep.Rows[0].Agree)
+	require.Equal(t, "refused id: no ID", rep.Rows[0].Predicted["257"].Problem)
+	require.Equal(t, map[string]bool{"252": false, "257": false}, rep.Rows[1].Agree)
+	require.Equal(t, "legacy", rep.Rows[1].Predicted["252"].Shape)
+	table := rep.table()
+	require.Contains(t, table, "2 of 4 verdicts agree, 0 differ")
+	require.Equal(t, 2, strings.Count(table, "≠ "), table)
+
+	// A row whose outcome only running shows is tolerated where inspect
+	// notes it cannot see it, and only there.
+	rows[1].runtime = "opens an AF_INET socket"
+	ins["b"] = inspectRun{stdout: []byte(`{"outcome":{"252":"active","257":"active"},"problems":[{"severity":"note","rule":"profile-sandbox","message":"cannot see","since":257}]}`)}
+	rep = compare(rows, runs, ins)
+	require.False(t, rep.Rows[1].tolerated("252"))
+	require.True(t, rep.Rows[1].tolerated("257"))
+	require.Contains(t, rep.table(), "1 differ where only running shows it")
+}

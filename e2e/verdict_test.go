@@ -149,11 +149,12 @@ func parseConsole(r io.Reader) (*guestRun, error) {
 // prediction is what `mkportable inspect --json` says of an image for one
 // systemd version.
 type prediction struct {
-	Outcome string `json:"outcome"`
-	Problem string `json:"problem,omitempty"` // the first problem behind the outcome
-	Exit    int    `json:"exit"`
-	Shape   string `json:"shape"` // "contract": has outcome; "legacy": problems only
-	Error   string `json:"error,omitempty"`
+	Outcome string   `json:"outcome"`
+	Problem string   `json:"problem,omitempty"` // the first problem behind the outcome
+	Exit    int      `json:"exit"`
+	Shape   string   `json:"shape"`           // "contract": has outcome; "legacy": problems only
+	Notes   []string `json:"notes,omitempty"` // the notes that apply to this version
+	Error   string   `json:"error,omitempty"`
 }
 
 // problem is one entry of inspect's problems, in the contract's shape.
@@ -228,6 +229,11 @@ func predict(stdout, stderr []byte, exit int, v int) prediction {
 		return pred
 	}
 	pred.Outcome = out
+	for _, p := range typed {
+		if p.appliesTo(v) && p.Severity == "note" {
+			pred.Notes = append(pred.Notes, p.String())
+		}
+	}
 	// The problem behind the outcome: the first applicable one of its
 	// severity, else the first applicable one that is not a note.
 	for _, sev := range []string{out, ""} {

@@ -25,6 +25,9 @@ let
   closure = pkgs.closureInfo {
     rootPaths = units ++ contents ++ map (s: s.object) symlinks;
   };
+  # Only builtins here: `make nix-check` builds this with a nixpkgs test
+  # double that has few lib functions.
+  shellQuote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 in
 assert lib.assertMsg (!portable || lib.all (u: lib.hasPrefix pname u.name) units)
   "Unit names must be prefixed with the service name";
@@ -37,9 +40,9 @@ pkgs.runCommand "${pname}-img-${version}"
   ''
     mkdir -p build/units $out
     ${lib.concatMapStringsSep "\n" (u: "cp ${u} build/units/${u.name}") units}
-    ${lib.optionalString portable "ln -s ${closure} build/closure-info"}
+    ${if portable then "ln -s ${closure} build/closure-info" else ""}
     cp "$specJSONPath" build/spec.json
     # stdenv sets SOURCE_DATE_EPOCH=315532800, which mkportable honours.
     mkportable build build/spec.json -o $out
-    mkportable inspect ${lib.optionalString (cert != null) "--cert ${lib.escapeShellArg spec.cert}"} $out/${pname}_${version}.raw
+    mkportable inspect ${if cert != null then "--cert ${shellQuote spec.cert}" else ""} $out/${pname}_${version}.raw
   ''

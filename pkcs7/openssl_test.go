@@ -36,7 +36,7 @@ func smimeVerify(openssl, dir, sig, content, cert string) ([]byte, error) {
 }
 
 func TestOpenSSL(t *testing.T) {
-	openssl := testtool.Require(t, "openssl", "openssl")
+	openssl := testtool.Need(t, "openssl")
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "roothash"), []byte(rootHash), 0o644))
 	content := []byte(rootHash)

@@ -16,12 +16,15 @@
 //
 // The default options give what `mksquashfs rootfs rootfs.sqfs -all-root
 // -comp xz -b 1M` gives, with every time set to 1980-01-01: xz compression
-// with a 1 MiB block and dictionary, root ownership, tail-end packing into
-// fragments, whole-file deduplication, holes for all-zero blocks, and an
-// NFS export table. Options select gzip, zstd, lz4 or no compression, other
-// block sizes, and keeping owners, times and extended attributes.
+// with a 1 MiB block and dictionary, root ownership, extended attributes
+// (file capabilities among them), tail-end packing into fragments,
+// whole-file deduplication, holes for all-zero blocks, and an NFS export
+// table. Options select gzip, zstd, lz4 or no compression, other block
+// sizes, keeping owners and times, and dropping extended attributes.
 //
-// Reader reads images back, this package's or mksquashfs's, as an fs.FS.
+// Reader reads images back, this package's or mksquashfs's, as an fs.FS
+// that never trusts the image: a broken one gives an error wrapping
+// ErrFormat. Tree.AddFS copies a Reader's tree with all its metadata.
 //
 // Data blocks are compressed on Options.Workers goroutines while one
 // goroutine writes them in order, so memory stays near two blocks per

@@ -23,7 +23,7 @@ type hnode struct {
 	mtime  uint32
 	number uint32 // 0: numbered in layout order
 	nlink  uint32 // 0: 1, or 2 for directories
-	xattr  uint32 // xattr id, or noIndex (the default when zero and not ext)
+	xattr  uint32 // 1 + the xattr id; 0 for none
 
 	entries []hentry // directories, in the order stored
 	dirSize *uint32  // directories: the stored size, else the listing's
@@ -70,8 +70,32 @@ type himage struct {
 	data      []byte     // data and fragment blocks, stored right after the superblock
 	ids       []uint32   // default: {0}
 	frags     []fragEntry
+	xattrs    []hxattr // the sets inodes point at with hnode.xattr
+	xattrIDs  *uint32  // the xattr id count stored, else len(xattrs)
 	patchSB   func(*superblock)
 	patch     func([]byte) []byte // applied to the finished image
+}
+
+// hxattr is one xattr set: its key/value records as stored, and the count
+// and size its id entry gives.
+type hxattr struct {
+	kv          []byte
+	count, size uint32
+}
+
+// xrec encodes one key/value record; typ is the prefix id, or-ed with
+// xattrOutOfLine when value holds a reference.
+func xrec(typ uint16, name string, value []byte) le {
+	return le(nil).u16(typ).u16(uint16(len(name))).str(name).u32(uint32(len(value))).str(string(value))
+}
+
+// xset makes a set of records, with their count and size.
+func xset(recs ...le) hxattr {
+	var kv le
+	for _, r := range recs {
+		kv = append(kv, r...)
+	}
+	return hxattr{kv: kv, count: uint32(len(recs)), size: uint32(len(kv))}
 }
 
 // dataAt is the absolute position of offset off in the data area.
@@ -97,12 +121,9 @@ func rawRef(off uint64) uint64 {
 
 func (n *hnode) record(l *hlayout) le {
 	typ := n.typ
-	dirExt := false
-	if n.typ == inodeBasicDir {
-		pos := l.dirPos[n]
-		dirExt = n.ext || pos[2] > 0xFFFF || n.xattr != 0
-	}
-	ext := n.ext || dirExt
+	// Only an extended inode has room for an xattr id, or for a listing
+	// over 64 KiB.
+	ext := n.ext || n.xattr != 0 || n.typ == inodeBasicDir && l.dirPos[n][2] > 0xFFFF
 	if ext {
 		typ += extOffset
 	}
@@ -116,9 +137,9 @@ func (n *hnode) record(l *hlayout) le {
 			nlink = 2
 		}
 	}
-	xattr := n.xattr
-	if xattr == 0 {
-		xattr = noIndex
+	xattr := uint32(noIndex)
+	if n.xattr != 0 {
+		xattr = n.xattr - 1
 	}
 	rec := le(nil).u16(typ).u16(n.perm).u16(n.uidIdx).u16(n.gidIdx).u32(n.mtime).u32(n.number)
 	switch n.typ {
@@ -293,6 +314,34 @@ func (im *himage) bytes() []byte {
 		ids = ids.u32(id)
 	}
 	out, sb.idTable = appendTable(out, enc, im.rawMeta, ids)
+	if len(im.xattrs) > 0 {
+		// The key/value records, the id table's blocks, then its header
+		// and list.
+		kv := newMetaWriter(enc, im.rawMeta)
+		var tab le
+		for _, x := range im.xattrs {
+			tab = tab.u64(kv.ref(kv.offset())).u32(x.count).u32(x.size)
+			must(kv.write(x.kv))
+		}
+		must(kv.flush())
+		kvStart := uint64(len(out))
+		out = append(out, kv.out...)
+		m := newMetaWriter(enc, im.rawMeta)
+		must(m.write(tab))
+		must(m.flush())
+		tabStart := uint64(len(out))
+		out = append(out, m.out...)
+		count := uint32(len(im.xattrs))
+		if im.xattrIDs != nil {
+			count = *im.xattrIDs
+		}
+		sb.xattrTable = uint64(len(out))
+		out = out.u64(kvStart).u32(count).u32(0)
+		for _, b := range m.blockStarts {
+			out = out.u64(tabStart + b)
+		}
+		sb.flags &^= flagNoXattrs
+	}
 	sb.bytesUsed = uint64(len(out))
 	if im.patchSB != nil {
 		im.patchSB(&sb)

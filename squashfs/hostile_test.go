@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -140,6 +141,16 @@ func hostileCorpus() []hostileCase {
 			im.patchSB = change
 			return im.bytes()
 		}
+	}
+	// xattrCase builds an image whose one file, /a, has xattr set 0 of
+	// what set gives.
+	xattrCase := func(set func(im *himage)) func() []byte {
+		return raw(func(im *himage) {
+			f := im.rawFile("f\n")
+			f.xattr = 1
+			im.root = hdir(0o755, hent("a", f), hent("etc", hdir(0o755, hent("os-release", im.rawFile(osRelease)))))
+			set(im)
+		})
 	}
 	// dotdot is a target that walks down n elements of the "a" chain and
 	// back up, then goes on to rest.
@@ -327,6 +338,59 @@ func hostileCorpus() []hostileCase {
 		{"sb-xattr-table-garbage", true, sb(func(s *superblock) { s.xattrTable = s.idTable })},
 		{"sb-export-table-inside", true, sb(func(s *superblock) { s.exportTable = s.inodeTable })},
 
+		// Extended attributes.
+		{"xattr-valid", false, raw(func(im *himage) {
+			// The second set refers to the first's value (at offset 11 of
+			// the key/value area: after type, name size, "comment").
+			im.xattrs = []hxattr{
+				xset(xrec(xattrUser, "comment", []byte("hello")), xrec(xattrSecurity, "capability", make([]byte, 20))),
+				xset(xrec(xattrTrusted|xattrOutOfLine, "copy", le(nil).u64(11))),
+			}
+			f, g := im.rawFile("f\n"), im.rawFile("g\n")
+			f.xattr, g.xattr = 1, 2
+			im.root = im.portable(hent("f", f), hent("g", g))
+		})},
+		{"xattr-value-huge", true, xattrCase(func(im *himage) {
+			x := xset(xrec(xattrUser, "v", nil))
+			binary.LittleEndian.PutUint32(x.kv[5:], 0xFFFFFFFF)
+			im.xattrs = []hxattr{x}
+		})},
+		{"xattr-count-huge", true, xattrCase(func(im *himage) {
+			x := xset(xrec(xattrUser, "v", []byte("x")))
+			x.count = 0xFFFFFFFF
+			im.xattrs = []hxattr{x}
+		})},
+		{"xattr-name-empty", true, xattrCase(func(im *himage) { im.xattrs = []hxattr{xset(xrec(xattrUser, "", []byte("x")))} })},
+		{"xattr-prefix-unknown", true, xattrCase(func(im *himage) { im.xattrs = []hxattr{xset(xrec(7, "x", []byte("x")))} })},
+		{"xattr-duplicate", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")), xrec(xattrUser, "x", []byte("2")))}
+		})},
+		{"xattr-out-of-line-nowhere", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser|xattrOutOfLine, "x", le(nil).u64(0xFFFF_0000_0000)))}
+		})},
+		{"xattr-index-huge", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")))}
+			im.root.entries[0].node.xattr = 1000
+		})},
+		{"xattr-ids-huge", true, xattrCase(func(im *himage) {
+			im.xattrs = []hxattr{xset(xrec(xattrUser, "x", []byte("1")))}
+			im.xattrIDs = u32p(0xFFFFFFFF)
+		})},
+		{"xattr-shared-bomb", false, zstdImage(128<<10, func(im *himage) {
+			var recs []le
+			for i := range 3 {
+				recs = append(recs, xrec(xattrUser, fmt.Sprintf("v%d", i), make([]byte, maxXattrValue)))
+			}
+			im.xattrs = []hxattr{xset(recs...)}
+			d := hdir(0o755)
+			for i := range 5000 {
+				f := hfile(0)
+				f.ext, f.xattr = true, 1
+				d.entries = append(d.entries, hent(fmt.Sprintf("f%05d", i), f))
+			}
+			im.root = im.portable(hent("d", d))
+		})},
+
 		// Valid images that cost a careless reader dearly.
 		{"dedup-bomb", false, zstdImage(1<<20, func(im *himage) {
 			pos, word := im.compressedBlock(bytes.Repeat([]byte("the same block "), 1<<20/15+1)[:1<<20])
@@ -356,6 +420,23 @@ func hostileCorpus() []hostileCase {
 		})},
 	}
 	return cases
+}
+
+// The corpus's valid xattr image reads back as written, a value stored
+// out of line included.
+func TestReaderXattrs(t *testing.T) {
+	rc, err := OpenReader(filepath.Join(hostileDir, "xattr-valid.raw"))
+	require.NoError(t, err)
+	defer rc.Close()
+	info, err := rc.Lstat("f")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"user.comment": []byte("hello"), "security.capability": make([]byte, 20)}, info.Sys().(*InodeInfo).Xattrs)
+	info, err = rc.Lstat("g")
+	require.NoError(t, err)
+	require.Equal(t, map[string][]byte{"trusted.copy": []byte("hello")}, info.Sys().(*InodeInfo).Xattrs)
+	// Sys gives each caller a map of its own.
+	info.Sys().(*InodeInfo).Xattrs["trusted.copy"][0] = 'X'
+	require.Equal(t, []byte("hello"), info.Sys().(*InodeInfo).Xattrs["trusted.copy"])
 }
 
 // TestHostileCorpusIsGenerated checks that testdata/hostile holds exactly
@@ -439,8 +520,17 @@ type hostileResult struct {
 const hostileMarker = "HOSTILE-RESULT "
 
 // TestHostileChild is the child process: it walks and reads the image
-// named in SQUASHFS_HOSTILE_IMAGE and prints what happened.
+// named in SQUASHFS_HOSTILE_IMAGE and prints what happened, or runs and
+// measures the command in SQUASHFS_HOSTILE_RUN (see runMeasured).
 func TestHostileChild(t *testing.T) {
+	if run := os.Getenv("SQUASHFS_HOSTILE_RUN"); run != "" {
+		var r hostileRun
+		require.NoError(t, json.Unmarshal([]byte(run), &r))
+		b, err := json.Marshal(measure(r.Argv, r.Env))
+		require.NoError(t, err)
+		fmt.Printf("%s%s\n", hostileMarker, b)
+		return
+	}
 	name := os.Getenv("SQUASHFS_HOSTILE_IMAGE")
 	if name == "" {
 		t.Skip("run by TestHostileImages")
@@ -499,6 +589,12 @@ func walkReader(rd *Reader) hostileResult {
 			return nil // go on with the rest
 		}
 		res.Entries++
+		// AddFS asks every entry for its metadata, xattrs included.
+		if info, err := d.Info(); err != nil {
+			note(err)
+		} else {
+			_ = info.Sys()
+		}
 		switch d.Type() {
 		case 0:
 			f, err := rd.Open(p)
@@ -523,26 +619,69 @@ func walkReader(rd *Reader) hostileResult {
 
 // measured is how a child process ended.
 type measured struct {
-	cpu    time.Duration
-	rss    int64 // bytes
-	exit   int
-	stdout string
-	stderr string
-	killed string // why the watchdog killed it, if it did
+	CPU    time.Duration `json:"cpu"`
+	RSS    int64         `json:"rss"` // bytes
+	Exit   int           `json:"exit"`
+	Stdout string        `json:"stdout"`
+	Stderr string        `json:"stderr"`
+	Killed string        `json:"killed"` // why the watchdog killed it, if it did
+}
+
+// hostileRun is what TestHostileChild runs and measures, as JSON in
+// SQUASHFS_HOSTILE_RUN.
+type hostileRun struct {
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
 }
 
 // runMeasured runs a command to its end and returns its CPU time and peak
-// RSS from getrusage. A watchdog kills it past hostileWall or
-// hostileKillRSS, so a runaway cannot take the machine.
+// RSS from getrusage.
+//
+// A child forked from this process shares its memory until it execs, and
+// Linux counts that memory in the child's peak RSS, whatever the child
+// uses itself: in a full test run every child would seem to use this
+// process's 70 MB. So a fresh copy of the test binary (TestHostileChild,
+// a runner of about 10 MB) starts the command and reports its usage.
 func runMeasured(t *testing.T, env []string, name string, args ...string) measured {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	run, err := json.Marshal(hostileRun{Argv: append([]string{name}, args...), Env: env})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*hostileWall)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-test.run=^TestHostileChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SQUASHFS_HOSTILE_RUN="+string(run))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "the runner failed: %s", out)
+	_, res, ok := strings.Cut(string(out), hostileMarker)
+	require.True(t, ok, "no result from the runner: %s", out)
+	res, _, _ = strings.Cut(res, "\n")
+	var m measured
+	require.NoError(t, json.Unmarshal([]byte(res), &m))
+	return m
+}
+
+// measure runs argv with env added to this process's, and a watchdog that
+// kills it past hostileWall or hostileKillRSS, so a runaway cannot take
+// the machine.
+func measure(argv, env []string) measured {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SQUASHFS_HOSTILE_RUN=") { // or the child would run itself
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
 	var m measured
+	if err := cmd.Start(); err != nil {
+		m.Killed = err.Error()
+		return m
+	}
+	done := make(chan struct{})
+	var killed atomic.Value
 	go func() {
 		deadline := time.Now().Add(hostileWall)
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -554,25 +693,27 @@ func runMeasured(t *testing.T, env []string, name string, args ...string) measur
 			case <-tick.C:
 			}
 			if time.Now().After(deadline) {
-				m.killed = fmt.Sprintf("still running after %v", hostileWall)
+				killed.Store(fmt.Sprintf("still running after %v", hostileWall))
 			} else if rss := procRSS(cmd.Process.Pid); rss > hostileKillRSS {
-				m.killed = fmt.Sprintf("RSS reached %d MB", rss>>20)
+				killed.Store(fmt.Sprintf("RSS reached %d MB", rss>>20))
+			} else {
+				continue
 			}
-			if m.killed != "" {
-				cmd.Process.Kill()
-				return
-			}
+			cmd.Process.Kill()
+			return
 		}
 	}()
 	err := cmd.Wait()
 	close(done)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	m.rss = ru.Maxrss << 10
-	m.exit = cmd.ProcessState.ExitCode()
-	m.stdout, m.stderr = stdout.String(), stderr.String()
-	if err != nil && m.exit < 0 && m.killed == "" {
-		m.killed = err.Error()
+	m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	m.RSS = ru.Maxrss << 10
+	m.Exit = cmd.ProcessState.ExitCode()
+	m.Stdout, m.Stderr = stdout.String(), stderr.String()
+	if k, ok := killed.Load().(string); ok {
+		m.Killed = k
+	} else if err != nil && m.Exit < 0 {
+		m.Killed = err.Error()
 	}
 	return m
 }
@@ -602,7 +743,7 @@ func TestHostileImages(t *testing.T) {
 	}
 	cases := hostileCorpus()
 	for _, comp := range []Compressor{ZstdCompressor{Level: 3}, XZCompressor{}} {
-		img := writeMem(t, metadataTree(t), Options{Compressor: comp, BlockSize: 4096, KeepOwners: true, Xattrs: true})
+		img := writeMem(t, metadataTree(t), Options{Compressor: comp, BlockSize: 4096, KeepOwners: true})
 		cases = append(cases, truncations(comp.ID().String(), img)...)
 	}
 	dir := t.TempDir()
@@ -623,11 +764,11 @@ func TestHostileImages(t *testing.T) {
 			require.NoError(t, os.WriteFile(img, data, 0o644))
 
 			m := runMeasured(t, []string{"SQUASHFS_HOSTILE_IMAGE=" + img}, self, "-test.run=^TestHostileChild$", "-test.count=1")
-			line := fmt.Sprintf("%-40s %7d B  reader %5d ms %4d MB", c.name, len(data), m.cpu.Milliseconds(), m.rss>>20)
-			require.Empty(t, m.killed, "the reader was killed: %s\n%s", m.killed, m.stderr)
-			require.NotContains(t, m.stdout+m.stderr, "panic:", "the reader panicked")
-			_, out, ok := strings.Cut(m.stdout, hostileMarker)
-			require.True(t, ok, "no result from the child (exit %d):\n%s\n%s", m.exit, m.stdout, m.stderr)
+			line := fmt.Sprintf("%-40s %7d B  reader %5d ms %4d MB", c.name, len(data), m.CPU.Milliseconds(), m.RSS>>20)
+			require.Empty(t, m.Killed, "the reader was killed: %s\n%s", m.Killed, m.Stderr)
+			require.NotContains(t, m.Stdout+m.Stderr, "panic:", "the reader panicked")
+			_, out, ok := strings.Cut(m.Stdout, hostileMarker)
+			require.True(t, ok, "no result from the child (exit %d):\n%s\n%s", m.Exit, m.Stdout, m.Stderr)
 			out, _, _ = strings.Cut(out, "\n")
 			var res hostileResult
 			require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -638,18 +779,18 @@ func TestHostileImages(t *testing.T) {
 			} else {
 				require.Zero(t, res.Format, "a valid image gave ErrFormat: %s", res.First)
 			}
-			require.Less(t, m.cpu, hostileCPU, "reader CPU time")
-			require.Less(t, m.rss, int64(hostileRSS), "reader peak RSS")
+			require.Less(t, m.CPU, hostileCPU, "reader CPU time")
+			require.Less(t, m.RSS, int64(hostileRSS), "reader peak RSS")
 
 			if inspect != "" {
 				mi := runMeasured(t, nil, inspect, "inspect", img)
-				line += fmt.Sprintf("; inspect %5d ms %4d MB exit %d", mi.cpu.Milliseconds(), mi.rss>>20, mi.exit)
+				line += fmt.Sprintf("; inspect %5d ms %4d MB exit %d", mi.CPU.Milliseconds(), mi.RSS>>20, mi.Exit)
 				table = append(table, line)
-				require.Empty(t, mi.killed, "inspect was killed: %s", mi.killed)
-				require.NotContains(t, mi.stdout+mi.stderr, "panic:", "inspect panicked")
-				require.Contains(t, []int{0, 1}, mi.exit, "inspect: %s", mi.stderr)
-				require.Less(t, mi.cpu, hostileCPU, "inspect CPU time")
-				require.Less(t, mi.rss, int64(hostileRSS), "inspect peak RSS")
+				require.Empty(t, mi.Killed, "inspect was killed: %s", mi.Killed)
+				require.NotContains(t, mi.Stdout+mi.Stderr, "panic:", "inspect panicked")
+				require.Contains(t, []int{0, 1}, mi.Exit, "inspect: %s", mi.Stderr)
+				require.Less(t, mi.CPU, hostileCPU, "inspect CPU time")
+				require.Less(t, mi.RSS, int64(hostileRSS), "inspect peak RSS")
 			} else {
 				table = append(table, line)
 			}

@@ -412,7 +412,7 @@ func (w *writer) idIndex(id uint32) (uint16, error) {
 // on first use, or noIndex when it has none or xattrs are off.
 func (w *writer) xattrIndex(ino *inode) (uint32, error) {
 	x := ino.node.xattrs
-	if !w.s.Xattrs || len(x) == 0 {
+	if w.s.NoXattrs || len(x) == 0 {
 		return noIndex, nil
 	}
 	keys := make([]string, 0, len(x))

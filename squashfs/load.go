@@ -16,10 +16,12 @@ import (
 
 // LoadOptions says what AddDir reads beyond names, contents and modes.
 type LoadOptions struct {
-	// Xattrs reads the user.*, trusted.* and security.* extended
-	// attributes of every entry; other namespaces (system.* ACLs) have no
-	// squashfs encoding and are skipped, as mksquashfs skips them.
-	Xattrs bool
+	// NoXattrs leaves out the extended attributes. By default AddDir
+	// reads the user.*, trusted.* and security.* attributes of every entry
+	// (file capabilities are security.capability), as mksquashfs does;
+	// other namespaces (system.* ACLs) have no squashfs encoding and are
+	// skipped, as mksquashfs skips them. Reading trusted.* needs root.
+	NoXattrs bool
 }
 
 // TreeFromDir loads the directory dir as the root of a new tree.
@@ -58,7 +60,7 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 			}
 		},
 	}
-	if opts.Xattrs {
+	if !opts.NoXattrs {
 		l.xattrs = func(rel string) (map[string][]byte, error) {
 			return readXattrs(filepath.Join(dir, filepath.FromSlash(rel)))
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -71,7 +72,7 @@ func metadataTree(t *testing.T) *Tree {
 func TestAddFSRoundTripsAReader(t *testing.T) {
 	for _, comp := range []Compressor{XZCompressor{}, GzipCompressor{Level: 6}, ZstdCompressor{Level: 3}, LZ4Compressor{}, NoCompression{}} {
 		for _, opts := range []Options{
-			{Compressor: comp, BlockSize: 4096, KeepOwners: true, KeepTimes: true, Xattrs: true},
+			{Compressor: comp, BlockSize: 4096, KeepOwners: true, KeepTimes: true},
 			{Compressor: comp, BlockSize: 1 << 20, NoFragments: true},
 		} {
 			t.Run(fmt.Sprintf("%v-%d", comp.ID(), opts.BlockSize), func(t *testing.T) {
@@ -108,8 +109,8 @@ func TestAddFSRoundTripsAReader(t *testing.T) {
 // owners, modes, devices, links and xattrs it holds: sqfsdiff finds our
 // image of that tree the same as mksquashfs's.
 func TestAddFSReadsMksquashfsImages(t *testing.T) {
-	mksquashfs := requireTool(t, "mksquashfs")
-	sqfsdiff := requireTool(t, "sqfsdiff")
+	mksquashfs := testtool.Need(t, "mksquashfs")
+	sqfsdiff := testtool.Need(t, "sqfsdiff")
 	src := trickyTree(t)
 	dir := t.TempDir()
 	theirs := filepath.Join(dir, "theirs.sqfs")
@@ -122,7 +123,7 @@ func TestAddFSReadsMksquashfsImages(t *testing.T) {
 	require.NoError(t, tree.AddFS("/", rc))
 	ours := filepath.Join(dir, "ours.sqfs")
 	_, err = WriteFile(context.Background(), ours, tree, Options{Compressor: ZstdCompressor{Level: 3}, BlockSize: 64 << 10,
-		KeepOwners: true, KeepTimes: true, Xattrs: true})
+		KeepOwners: true, KeepTimes: true})
 	require.NoError(t, err)
 	out, err = exec.Command(sqfsdiff, "-T", "-a", theirs, "-b", ours).CombinedOutput()
 	require.NoError(t, err, "sqfsdiff found differences:\n%s", out)

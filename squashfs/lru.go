@@ -35,6 +35,16 @@ func (c *lru[K, V]) get(key K) (V, bool) {
 	return e.val, true
 }
 
+// peek returns the value under key without making it the newest.
+func (c *lru[K, V]) peek(key K) (V, bool) {
+	e, ok := c.m[key]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.val, true
+}
+
 // add stores val under key with the given weight, replacing any value
 // there, and drops the oldest entries until the cache fits.
 func (c *lru[K, V]) add(key K, val V, weight int) {

@@ -50,8 +50,9 @@ type Options struct {
 	KeepTimes bool
 	// KeepOwners stores each node's UID and GID instead of root's.
 	KeepOwners bool
-	// Xattrs stores the nodes' extended attributes.
-	Xattrs bool
+	// NoXattrs leaves out the nodes' extended attributes, which are
+	// stored by default, as mksquashfs stores them (its -no-xattrs).
+	NoXattrs bool
 	// NoFragments stores file tails as short blocks of their own instead of
 	// packing them together into fragment blocks.
 	NoFragments bool

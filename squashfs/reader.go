@@ -53,6 +53,9 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 // whose lookups, listings and reads stop with ctx's error once ctx is
 // done. fs.FS methods take no context; this is how a caller bounds them.
 func (rd *Reader) WithContext(ctx context.Context) *Reader {
+	if ctx == nil {
+		panic("squashfs: Reader.WithContext with a nil context")
+	}
 	return &Reader{img: rd.img, ctx: ctx}
 }
 

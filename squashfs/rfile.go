@@ -53,16 +53,22 @@ func (img *image) zeros(n int) []byte {
 // fileBlock returns block i of a regular file, shared and read-only: a
 // hole's zeros, a data block, or the tail in its fragment block. Decoded
 // blocks are cached, so files that share blocks or a fragment block (the
-// tails of small files) decode them once.
-func (img *image) fileBlock(in *rinode, l *layout, i int) ([]byte, error) {
+// tails of small files) decode them once. ahead says the caller will go on
+// to the next block, which is then decoded on another core meanwhile.
+func (img *image) fileBlock(in *rinode, l *layout, i int, ahead bool) ([]byte, error) {
 	bs := uint64(img.bs)
 	want := int(min(bs, in.size-uint64(i)*bs))
+	if ahead {
+		for j := range cap(img.ahead) {
+			img.readAhead(in, l, i+1+j)
+		}
+	}
 	if i < len(l.words) {
 		word := l.words[i]
 		if word&^dataUncompressed == 0 {
 			return img.zeros(want), nil
 		}
-		data, err := img.dataBlock(l.pos[i], word, want)
+		data, err := img.cachedBlock(img.blocks, l.pos[i], word, want)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
@@ -82,44 +88,105 @@ func (img *image) fileBlock(in *rinode, l *layout, i int) ([]byte, error) {
 	return fb[in.fragOff:end], nil
 }
 
-// dataBlock returns the data block at pos, decoded (at most limit bytes).
-func (img *image) dataBlock(pos uint64, word uint32, limit int) ([]byte, error) {
-	img.mu.Lock()
-	data, ok := img.blocks.get(pos)
-	img.mu.Unlock()
-	if ok {
-		return data, nil
+// readAhead starts decoding block i of a file, or its fragment block, on
+// another core, if one is free.
+func (img *image) readAhead(in *rinode, l *layout, i int) {
+	bs := uint64(img.bs)
+	switch {
+	case uint64(i)*bs >= in.size:
+	case i < len(l.words):
+		if l.words[i]&^dataUncompressed != 0 {
+			img.prefetch(img.blocks, l.pos[i], l.words[i], int(min(bs, in.size-uint64(i)*bs)))
+		}
+	default:
+		e := img.frags[in.frag]
+		if e.size&^dataUncompressed != 0 {
+			img.prefetch(img.fragsC, e.start, e.size, img.bs)
+		}
 	}
-	data, err := img.readBlock(pos, word, limit)
-	if err != nil {
-		return nil, err
-	}
-	img.mu.Lock()
-	img.blocks.add(pos, data, 1)
-	img.mu.Unlock()
-	return data, nil
 }
 
-// fragment returns fragment block idx, decoded.
+// fragment returns fragment block idx, decoded. When the fragment blocks
+// are being read in order, as a walk reads the tails of files in the
+// order they were packed, it starts decoding the next ones first.
 func (img *image) fragment(idx uint32) ([]byte, error) {
-	img.mu.Lock()
-	data, ok := img.fragsC.get(idx)
-	img.mu.Unlock()
-	if ok {
-		return data, nil
-	}
 	e := img.frags[idx]
 	if e.size&^dataUncompressed == 0 {
 		return nil, corrupt("fragment %d is empty", idx)
 	}
-	data, err := img.readBlock(e.start, e.size, img.bs)
+	img.mu.Lock()
+	inOrder := idx == img.lastFrag+1
+	img.lastFrag = idx
+	img.mu.Unlock()
+	if inOrder {
+		for j := range cap(img.ahead) {
+			if next := int(idx) + 1 + j; next < len(img.frags) && img.frags[next].size&^dataUncompressed != 0 {
+				img.prefetch(img.fragsC, img.frags[next].start, img.frags[next].size, img.bs)
+			}
+		}
+	}
+	data, err := img.cachedBlock(img.fragsC, e.start, e.size, img.bs)
 	if err != nil {
 		return nil, fmt.Errorf("fragment %d: %w", idx, err)
 	}
-	img.mu.Lock()
-	img.fragsC.add(idx, data, 1)
-	img.mu.Unlock()
 	return data, nil
+}
+
+// flight is a block being decoded; others that want it wait for it.
+type flight struct {
+	done chan struct{}
+	data []byte
+	err  error
+}
+
+// cachedBlock returns the block at pos from cache c, or waits for the
+// goroutine decoding it, or decodes it itself.
+func (img *image) cachedBlock(c *lru[uint64, []byte], pos uint64, word uint32, limit int) ([]byte, error) {
+	img.mu.Lock()
+	if data, ok := c.get(pos); ok {
+		img.mu.Unlock()
+		return data, nil
+	}
+	if f, ok := img.flights[pos]; ok {
+		img.mu.Unlock()
+		<-f.done
+		return f.data, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	img.flights[pos] = f
+	img.mu.Unlock()
+	f.data, f.err = img.readBlock(pos, word, limit)
+	img.mu.Lock()
+	if f.err == nil {
+		c.add(pos, f.data, 1)
+	}
+	delete(img.flights, pos)
+	img.mu.Unlock()
+	close(f.done)
+	return f.data, f.err
+}
+
+// prefetch decodes the block at pos into cache c on a goroutine of its
+// own, when a core beyond the caller's is free and the block is neither
+// cached nor being decoded. Its errors are dropped: the reader meets them
+// again when it gets there.
+func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limit int) {
+	img.mu.Lock()
+	_, cached := c.peek(pos)
+	_, flying := img.flights[pos]
+	img.mu.Unlock()
+	if cached || flying {
+		return
+	}
+	select {
+	case img.ahead <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-img.ahead }()
+		img.cachedBlock(c, pos, word, limit)
+	}()
 }
 
 // readBlock reads the data or fragment block at pos with size word word
@@ -172,15 +239,18 @@ func (f *rfile) Close() error {
 }
 
 // block returns the block that holds byte off of the file and where in it
-// off lies.
-func (f *rfile) block() ([]byte, int, error) {
+// off lies. all says the caller reads the file to its end.
+func (f *rfile) block(all bool) ([]byte, int, error) {
 	bs := int64(f.rd.img.bs)
 	i := int(f.off / bs)
 	if i != f.cur {
 		if err := f.rd.ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		b, err := f.rd.img.fileBlock(f.in, f.layout, i)
+		// Read ahead when the whole file is wanted, or once Read has gone
+		// on from one block to the next.
+		ahead := all || i > 0 && i == f.cur+1
+		b, err := f.rd.img.fileBlock(f.in, f.layout, i, ahead)
 		if err != nil {
 			return nil, 0, fmt.Errorf("inode %#x: %w", f.in.ref, err)
 		}
@@ -196,7 +266,7 @@ func (f *rfile) Read(p []byte) (int, error) {
 	if f.off >= int64(f.in.size) {
 		return 0, io.EOF
 	}
-	b, at, err := f.block()
+	b, at, err := f.block(false)
 	if err != nil {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
 	}
@@ -213,7 +283,7 @@ func (f *rfile) WriteTo(w io.Writer) (int64, error) {
 	}
 	var total int64
 	for f.off < int64(f.in.size) {
-		b, at, err := f.block()
+		b, at, err := f.block(true)
 		if err != nil {
 			return total, &fs.PathError{Op: "read", Path: f.name, Err: err}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 )
@@ -13,7 +14,7 @@ import (
 // count, offset or name in them breaks the format, or a block does not
 // decode. Every such error of a Reader wraps it, with what was wrong and
 // where; test with errors.Is.
-var ErrFormat = errors.New("squashfs: not a valid image")
+var ErrFormat = errors.New("not a valid squashfs image")
 
 // corrupt returns an error wrapping ErrFormat.
 func corrupt(format string, args ...any) error {
@@ -27,10 +28,11 @@ const (
 	// (PAGE_SIZE); it refuses longer ones as corrupt.
 	maxSymlink = 4096
 	// maxXattrValue and maxXattrName are Linux's XATTR_SIZE_MAX and
-	// XATTR_NAME_MAX; maxXattrSet bounds one inode's whole set.
+	// XATTR_NAME_MAX; maxXattrSet bounds one inode's whole set, which
+	// FileInfo.Sys copies each time (ext4 keeps a set in one 4 KiB block).
 	maxXattrValue = 64 << 10
 	maxXattrName  = 255
-	maxXattrSet   = 1 << 20
+	maxXattrSet   = 256 << 10
 
 	// Cache sizes: decoded metadata blocks, parsed directory listings (in
 	// bytes of listing), decoded data and fragment blocks, xattr sets.
@@ -68,8 +70,16 @@ type image struct {
 	inodeCache *lru[uint64, *rinode]  // parsed inodes by ref
 	lists      *lru[uint64, []dirent] // parsed listings by directory inode ref
 	blocks     *lru[uint64, []byte]   // decoded data blocks by position
-	fragsC     *lru[uint32, []byte]   // decoded fragment blocks by index
+	fragsC     *lru[uint64, []byte]   // decoded fragment blocks by position
 	xattrs     *lru[uint32, map[string][]byte]
+	// flights are blocks being decoded; ahead holds a token for each
+	// read-ahead goroutine, one per core (none with one core): the caller
+	// mostly waits while they decode the blocks it will want next.
+	flights map[uint64]*flight
+	ahead   chan struct{}
+	// lastFrag is the fragment block asked for last, to tell a walk
+	// through them in order.
+	lastFrag uint32
 	// parents records where each directory was found, to refuse a
 	// directory listed twice (a loop, or a tree that shares a subtree).
 	parents map[uint64]dirLink
@@ -134,7 +144,7 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	u32 := func(o int) uint32 { return binary.LittleEndian.Uint32(b[o:]) }
 	u64 := func(o int) uint64 { return binary.LittleEndian.Uint64(b[o:]) }
 	if m := u32(0); m != superblockMagic {
-		return nil, corrupt("not a squashfs image (magic %#x)", m)
+		return nil, corrupt("magic %#x", m)
 	}
 	sb := &img.sb
 	sb.inodeCount, sb.modTime, sb.blockSize, sb.fragCount = u32(4), u32(8), u32(12), u32(16)
@@ -235,7 +245,12 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	img.inodeCache = newLRU[uint64, *rinode](inodeCacheSize)
 	img.lists = newLRU[uint64, []dirent](listCacheBytes)
 	img.blocks = newLRU[uint64, []byte](dataCacheBlocks)
-	img.fragsC = newLRU[uint32, []byte](fragCacheBlocks)
+	img.fragsC = newLRU[uint64, []byte](fragCacheBlocks)
+	img.flights = map[uint64]*flight{}
+	if n := runtime.GOMAXPROCS(0); n > 1 {
+		img.ahead = make(chan struct{}, n)
+	}
+	img.lastFrag = noIndex // so that fragment 0 starts a walk in order
 	img.xattrs = newLRU[uint32, map[string][]byte](xattrCacheSets)
 	img.parents = map[uint64]dirLink{sb.rootRef: {parent: noParent}}
 	img.listed = map[uint64]bool{}
@@ -365,7 +380,9 @@ func (img *image) readTable(name string, listAt, count, size uint64) ([]byte, er
 	if err := img.readAt(list, listAt, name+" list"); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, total)
+	// The buffer grows with the blocks actually decoded, not with the
+	// count, which the list only bounds.
+	out := make([]byte, 0, min(total, metadataBlockSize))
 	for i := range nblocks {
 		pos := binary.LittleEndian.Uint64(list[8*i:])
 		if pos < img.sb.dirTable || pos >= listAt {

@@ -27,7 +27,7 @@ type Attr struct {
 	// gets Options.ModTime. SquashFS stores whole seconds from 1970 to 2106.
 	ModTime time.Time
 	// Xattrs maps full names ("user.x", "trusted.x", "security.capability")
-	// to values. They are stored only with Options.Xattrs.
+	// to values. They are stored unless Options.NoXattrs.
 	Xattrs map[string][]byte
 }
 

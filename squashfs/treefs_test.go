@@ -44,7 +44,7 @@ func TestTreeFSPassesFSTest(t *testing.T) {
 func TestTreeFSMatchesTheWrittenImage(t *testing.T) {
 	tree := linkTree(t)
 	img := filepath.Join(t.TempDir(), "x.sqfs")
-	_, err := WriteFile(context.Background(), img, tree, Options{KeepOwners: true, Xattrs: true})
+	_, err := WriteFile(context.Background(), img, tree, Options{KeepOwners: true})
 	require.NoError(t, err)
 	rc, err := OpenReader(img)
 	require.NoError(t, err)

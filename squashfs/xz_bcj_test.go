@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -57,7 +58,7 @@ func TestXZBCJ(t *testing.T) {
 		_, err := WriteFile(context.Background(), img, tree, Options{Compressor: XZCompressor{Level: level}, BlockSize: 1 << 20})
 		require.NoError(t, err)
 		ext := filepath.Join(dir, "level")
-		out, err := exec.Command(requireTool(t, "unsquashfs"), "-no-xattrs", "-d", ext, img).CombinedOutput()
+		out, err := testtool.Command(t, "unsquashfs", "-no-xattrs", "-d", ext, img).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		compareTrees(t, src, ext, Options{})
 		require.NoError(t, os.RemoveAll(ext))
@@ -66,14 +67,14 @@ func TestXZBCJ(t *testing.T) {
 
 	img := images[false]
 	// unsquashfs and sqfs2tar (liblzma) read the filter from the streams.
-	out, err := exec.Command(requireTool(t, "unsquashfs"), "-s", img).CombinedOutput()
+	out, err := testtool.Command(t, "unsquashfs", "-s", img).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "Filters selected: x86")
 	ext := filepath.Join(dir, "ext")
-	out, err = exec.Command(requireTool(t, "unsquashfs"), "-no-xattrs", "-d", ext, img).CombinedOutput()
+	out, err = testtool.Command(t, "unsquashfs", "-no-xattrs", "-d", ext, img).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	compareTrees(t, src, ext, Options{})
-	tar, err := exec.Command(requireTool(t, "sqfs2tar"), img).Output()
+	tar, err := testtool.Command(t, "sqfs2tar", img).Output()
 	require.NoError(t, err)
 	require.Contains(t, string(tar), "portable services are squashfs images")
 
@@ -90,15 +91,7 @@ func TestXZBCJ(t *testing.T) {
 	}
 
 	// The kernel.
-	if !isRoot() {
-		t.Skip("a loop mount needs root")
-	}
-	mnt := filepath.Join(dir, "mnt")
-	require.NoError(t, os.Mkdir(mnt, 0o755))
-	out, err = exec.Command("mount", "-t", "squashfs", "-o", "loop,ro", img, mnt).CombinedOutput()
-	require.NoError(t, err, "mount: %s", out)
-	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
-	compareTrees(t, src, mnt, Options{})
+	compareTrees(t, src, testtool.Mount(t, img), Options{})
 }
 
 func TestX86Likelihood(t *testing.T) {
@@ -149,7 +142,7 @@ func TestXZPerhapsX86(t *testing.T) {
 		plain, err := plainEnc.Compress(nil, block)
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(got), len(plain))
-		cmd := exec.Command(requireTool(t, "xz"), "-d", "-c")
+		cmd := testtool.Command(t, "xz", "-d", "-c")
 		cmd.Stdin = bytes.NewReader(got)
 		out, err := cmd.Output()
 		require.NoError(t, err)

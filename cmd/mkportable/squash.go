@@ -16,9 +16,9 @@ import (
 const squashSynopsis = `squash SRC OUT [flags]
 
 Writes a squashfs image of the directory SRC to OUT, replacing OUT. The
-defaults give what 'mksquashfs SRC OUT -all-root -comp xz -b 1M' gives, with
-every time set to 1980-01-01 (or SOURCE_DATE_EPOCH) so that the same tree
-always gives the same bytes.`
+defaults give what 'mksquashfs SRC OUT -all-root -comp xz -b 1M' gives,
+extended attributes included, with every time set to 1980-01-01 (or
+SOURCE_DATE_EPOCH) so that the same tree always gives the same bytes.`
 
 func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("squash", squashSynopsis, stderr)
@@ -28,7 +28,8 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	mtime := fs.String("mtime", "", "seconds since 1970 stored as every time (default: SOURCE_DATE_EPOCH, else 315532800)")
 	keepTimes := fs.Bool("keep-times", false, "store each file's own modification time")
 	keepOwners := fs.Bool("keep-owners", false, "store each file's own uid and gid instead of root's")
-	xattrs := fs.Bool("xattrs", false, "store user.*, trusted.* and security.* extended attributes")
+	noXattrs := fs.Bool("no-xattrs", false, "leave out extended attributes (stored by default: user.*, trusted.* and security.*, file capabilities among them)")
+	xattrs := fs.Bool("xattrs", false, "store extended attributes, the default (mksquashfs's -xattrs)")
 	noFragments := fs.Bool("no-fragments", false, "store file tails as blocks of their own instead of packing them")
 	noDedup := fs.Bool("no-dedup", false, "store duplicate files once each instead of sharing their data")
 	quiet := fs.Bool("quiet", false, "print neither progress nor the summary")
@@ -44,11 +45,14 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	src, out := pos[0], pos[1]
 
 	opts, err := squashOptions(*compression, *blockSize, *jobs, *mtime, *keepTimes)
+	if err == nil && *xattrs && *noXattrs {
+		err = errors.New("--xattrs and --no-xattrs exclude each other")
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mkportable squash: %v\n", err)
 		return 2
 	}
-	opts.KeepOwners, opts.Xattrs = *keepOwners, *xattrs
+	opts.KeepOwners, opts.NoXattrs = *keepOwners, *noXattrs
 	opts.NoFragments, opts.NoDedup = *noFragments, *noDedup
 
 	if info, err := os.Stat(src); err != nil {
@@ -60,7 +64,7 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 
 	start := time.Now()
-	tree, err := squashfs.TreeFromDir(src, squashfs.LoadOptions{Xattrs: *xattrs})
+	tree, err := squashfs.TreeFromDir(src, squashfs.LoadOptions{NoXattrs: *noXattrs})
 	if err != nil {
 		fmt.Fprintf(stderr, "mkportable squash: %v\n", err)
 		return 1

@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,12 +44,10 @@ func TestSquash(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, sum(t, out), sum(t, again))
 
-	if unsquashfs, err := exec.LookPath("unsquashfs"); err == nil {
-		listing, err := exec.Command(unsquashfs, "-lls", "-n", out).CombinedOutput()
-		require.NoError(t, err, "%s", listing)
-		require.Contains(t, string(listing), "-rwxr-xr-x root/root            250000 1980-01-01 00:00 squashfs-root/bin/tool")
-		require.Contains(t, string(listing), "squashfs-root/link -> bin/tool")
-	}
+	listing, err := testtool.Command(t, "unsquashfs", "-lls", "-n", out).CombinedOutput()
+	require.NoError(t, err, "%s", listing)
+	require.Contains(t, string(listing), "-rwxr-xr-x root/root            250000 1980-01-01 00:00 squashfs-root/bin/tool")
+	require.Contains(t, string(listing), "squashfs-root/link -> bin/tool")
 }
 
 func TestSquashOptions(t *testing.T) {
@@ -59,6 +57,7 @@ func TestSquashOptions(t *testing.T) {
 		{"--compression", "zstd", "--block-size", "128K"},
 		{"--compression", "gzip", "--no-fragments", "--no-dedup"},
 		{"--compression", "lz4", "--keep-owners", "--keep-times", "--xattrs"},
+		{"--compression", "xz", "--no-xattrs"},
 		{"--compression", "none", "--mtime", "1645920000"},
 	} {
 		out := filepath.Join(dir, strings.Join(args, "_")+".sqfs")
@@ -92,6 +91,7 @@ func TestSquashErrors(t *testing.T) {
 		{[]string{"squash", src, out, "--mtime", "1", "--keep-times"}, 2, "--mtime and --keep-times exclude each other"},
 		{[]string{"squash", src, out, "--mtime", "soon"}, 2, `--mtime "soon": want seconds since 1970`},
 		{[]string{"squash", src, out, "--jobs", "-1"}, 2, "--jobs -1"},
+		{[]string{"squash", src, out, "--xattrs", "--no-xattrs"}, 2, "--xattrs and --no-xattrs exclude each other"},
 		{[]string{"squash", src, out, "--bogus"}, 2, "flag provided but not defined: -bogus"},
 		{[]string{"squash", filepath.Join(dir, "missing"), out}, 1, "source: stat"},
 		{[]string{"squash", filepath.Join(src, "README"), out}, 1, "is not a directory"},

@@ -66,25 +66,119 @@ func (r *rangeDecoder) norm() {
 	}
 }
 
-// tree decodes n bits most significant first.
+// tree decodes n bits most significant first. It and literal keep the
+// coder in local variables, which the compiler holds in registers.
 func (r *rangeDecoder) tree(probs []prob, n uint) uint32 {
+	rng, code, ip, in := r.rng, r.code, r.ip, r.in
 	m := uint32(1)
 	for range n {
-		m = m<<1 | r.bit(&probs[m])
-		r.norm()
+		p := &probs[m]
+		v := uint32(*p)
+		bound := (rng >> probBits) * v
+		if code < bound {
+			rng = bound
+			*p = prob(v + (probOne-v)>>moveBits)
+			m <<= 1
+		} else {
+			rng -= bound
+			code -= bound
+			*p = prob(v - v>>moveBits)
+			m = m<<1 | 1
+		}
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(in[ip])
+			ip++
+		}
 	}
+	r.rng, r.code, r.ip = rng, code, ip
 	return m - 1<<n
+}
+
+// literal decodes a literal's 8 bits; after a match, match is the byte at
+// the last distance, whose bits select the probabilities until one
+// differs.
+func (r *rangeDecoder) literal(probs *[0x300]prob, matched bool, match uint32) uint32 {
+	rng, code, ip, in := r.rng, r.code, r.ip, r.in
+	sym := uint32(1)
+	if matched {
+		for sym < 0x100 {
+			mb := match >> 7 & 1
+			match <<= 1
+			p := &probs[(1+mb)<<8+sym]
+			v := uint32(*p)
+			bound := (rng >> probBits) * v
+			var b uint32
+			if code < bound {
+				rng = bound
+				*p = prob(v + (probOne-v)>>moveBits)
+			} else {
+				rng -= bound
+				code -= bound
+				*p = prob(v - v>>moveBits)
+				b = 1
+			}
+			if rng < topValue {
+				rng <<= 8
+				code = code<<8 | uint32(in[ip])
+				ip++
+			}
+			sym = sym<<1 | b
+			if mb != b {
+				break
+			}
+		}
+	}
+	for sym < 0x100 {
+		p := &probs[sym]
+		v := uint32(*p)
+		bound := (rng >> probBits) * v
+		if code < bound {
+			rng = bound
+			*p = prob(v + (probOne-v)>>moveBits)
+			sym <<= 1
+		} else {
+			rng -= bound
+			code -= bound
+			*p = prob(v - v>>moveBits)
+			sym = sym<<1 | 1
+		}
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(in[ip])
+			ip++
+		}
+	}
+	r.rng, r.code, r.ip = rng, code, ip
+	return sym
 }
 
 // reverseTree decodes n bits least significant first.
 func (r *rangeDecoder) reverseTree(probs []prob, n uint) uint32 {
+	rng, code, ip, in := r.rng, r.code, r.ip, r.in
 	m, v := uint32(1), uint32(0)
 	for i := range n {
-		b := r.bit(&probs[m])
-		r.norm()
-		m = m<<1 | b
-		v |= b << i
+		p := &probs[m]
+		pv := uint32(*p)
+		bound := (rng >> probBits) * pv
+		if code < bound {
+			rng = bound
+			*p = prob(pv + (probOne-pv)>>moveBits)
+			m <<= 1
+		} else {
+			rng -= bound
+			code -= bound
+			*p = prob(pv - pv>>moveBits)
+			m = m<<1 | 1
+			v |= 1 << i
+		}
+		if rng < topValue {
+			rng <<= 8
+			code = code<<8 | uint32(in[ip])
+			ip++
+		}
 	}
+	r.rng, r.code, r.ip = rng, code, ip
 	return v
 }
 
@@ -235,25 +329,12 @@ func (d *Decoder) decodeChunk(out, in []byte, unpacked, dictStart, dictSize int)
 				prev = uint32(buf[pos-1])
 			}
 			probs := &m.literal[(n&lpMask)<<lc+prev>>(8-lc)]
-			sym := uint32(1)
-			if !state.isLiteral() {
-				match := uint32(buf[pos-int(rep0)-1])
-				for sym < 0x100 {
-					mb := match >> 7 & 1
-					match <<= 1
-					b := rc.bit(&probs[(1+mb)<<8+sym])
-					rc.norm()
-					sym = sym<<1 | b
-					if mb != b {
-						break
-					}
-				}
+			var match uint32
+			matched := !state.isLiteral()
+			if matched {
+				match = uint32(buf[pos-int(rep0)-1])
 			}
-			for sym < 0x100 {
-				sym = sym<<1 | rc.bit(&probs[sym])
-				rc.norm()
-			}
-			buf[pos] = byte(sym)
+			buf[pos] = byte(rc.literal(probs, matched, match))
 			pos++
 			state = state.afterLiteral()
 			continue
@@ -330,15 +411,12 @@ func (d *Decoder) decodeChunk(out, in []byte, unpacked, dictStart, dictSize int)
 		if int(length) > end-pos {
 			return nil, corrupt("match of %d bytes past the chunk's end", length)
 		}
-		src := pos - int(rep0) - 1
-		if int(rep0) >= int(length)-1 {
-			copy(buf[pos:pos+int(length)], buf[src:])
-		} else {
-			for i := range int(length) {
-				buf[pos+i] = buf[src+i]
-			}
+		// Copy the match; when it overlaps itself, each copy doubles what
+		// the next can take.
+		src, stop := pos-int(rep0)-1, pos+int(length)
+		for pos < stop {
+			pos += copy(buf[pos:stop], buf[src:pos])
 		}
-		pos += int(length)
 	}
 	if rc.ip != len(in) || rc.code != 0 {
 		return nil, corrupt("LZMA chunk ends at %d of its %d bytes", rc.ip, len(in))

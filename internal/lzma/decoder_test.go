@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os/exec"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 	ulzma "github.com/ulikunitz/xz/lzma"
 )
@@ -39,13 +39,10 @@ func TestDecoderRoundTrip(t *testing.T) {
 // Raw LZMA2 from xz-utils (liblzma's encoder, several chunk kinds and
 // property settings) decodes to its input.
 func TestDecoderReadsLiblzma(t *testing.T) {
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("xz not installed")
-	}
 	var d Decoder
 	for name, in := range testInputs(t) {
 		for _, filter := range []string{"preset=6", "preset=0", "preset=9e,lc=0,lp=4,pb=0", "preset=1,lc=4,pb=4", "preset=6,dict=64KiB"} {
-			cmd := exec.Command("xz", "--format=raw", "--lzma2="+filter, "-c")
+			cmd := testtool.Command(t, "xz", "--format=raw", "--lzma2="+filter, "-c")
 			cmd.Stdin = bytes.NewReader(in)
 			raw, err := cmd.Output()
 			require.NoError(t, err, filter)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 	ulzma "github.com/ulikunitz/xz/lzma"
 )
@@ -30,10 +31,7 @@ func decodeLZMA2(t testing.TB, data []byte, dictCap int) []byte {
 // .xz container around it is internal/xz's to test.
 func decodeXZ(t testing.TB, raw []byte, dictSize int) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("xz not installed")
-	}
-	cmd := exec.Command("xz", "-d", "-c", "--format=raw", fmt.Sprintf("--lzma2=dict=%d", max(dictSize, 4096)))
+	cmd := testtool.Command(t, "xz", "-d", "-c", "--format=raw", fmt.Sprintf("--lzma2=dict=%d", max(dictSize, 4096)))
 	stream := raw
 	cmd.Stdin = bytes.NewReader(stream)
 	var stderr bytes.Buffer

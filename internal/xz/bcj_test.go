@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,7 +73,7 @@ func TestX86ChangesELF(t *testing.T) {
 // TestX86MatchesXZ compares EncodeX86 with xz-utils' own x86 filter: a raw
 // x86+LZMA2 stream decoded with LZMA2 alone yields the BCJ-encoded bytes.
 func TestX86MatchesXZ(t *testing.T) {
-	xzBinary(t)
+	testtool.Need(t, "xz")
 	tests := []dataset{
 		{"random256K", randomBytes(20, 256<<10)},
 		{"elf", elfBinary(t)[:1<<20]},
@@ -94,7 +95,7 @@ func TestX86MatchesXZ(t *testing.T) {
 // TestX86HelpsCompression is a sanity check that filtering an amd64 binary
 // makes it compress smaller.
 func TestX86HelpsCompression(t *testing.T) {
-	xzBinary(t)
+	testtool.Need(t, "xz")
 	if runtime.GOARCH != "amd64" {
 		t.Skip("test binary is not x86 code")
 	}

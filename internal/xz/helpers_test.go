@@ -4,31 +4,21 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 )
 
 // maxELF caps how much of the test binary the tests use, to keep them fast.
 const maxELF = 4 << 20
 
-// xzBinary returns the path of the xz command or skips the test.
-func xzBinary(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("xz")
-	if err != nil {
-		t.Skip("xz not on PATH")
-	}
-	return p
-}
-
-// runXZ runs xz with args and stdin, failing the test on a non-zero exit.
-// It returns stdout and stderr.
+// runXZ runs xz (xz-utils) with args and stdin, failing the test on a
+// non-zero exit. It returns stdout and stderr.
 func runXZ(t testing.TB, stdin []byte, args ...string) ([]byte, string) {
 	t.Helper()
-	cmd := exec.Command(xzBinary(t), args...)
+	cmd := testtool.Command(t, "xz", args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout

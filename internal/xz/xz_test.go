@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/stretchr/testify/require"
 	ulxz "github.com/ulikunitz/xz"
 )
@@ -167,7 +168,7 @@ func roundTripDatasets(t *testing.T) []dataset {
 // without the x86 BCJ filter, and decodes them with xz-utils and (without
 // BCJ) with github.com/ulikunitz/xz.
 func TestRoundTrip(t *testing.T) {
-	xzBinary(t)
+	testtool.Need(t, "xz")
 	dir := t.TempDir()
 	for _, ds := range roundTripDatasets(t) {
 		for _, bcj := range []bool{false, true} {
@@ -222,7 +223,7 @@ func TestRoundTrip(t *testing.T) {
 // TestAppendStreamWithXZLZMA2 wraps LZMA2 data produced by xz-utils itself
 // (compressed chunks) and checks that the result decodes.
 func TestAppendStreamWithXZLZMA2(t *testing.T) {
-	xzBinary(t)
+	testtool.Need(t, "xz")
 	for _, ds := range []dataset{
 		{"text100K", textBytes(100 << 10)},
 		{"elf", elfBinary(t)[:1<<20]},

@@ -117,10 +117,22 @@ settle() {
 	echo "settle: still busy after 60 s: $busy" | indent
 }
 
+# ran_ok reports whether service $1 ran and exited successfully since the
+# batch began: it is inactive with Result=success and either remembers
+# leaving the inactive state, or was garbage-collected after it (nothing
+# references it, so the manager forgot it and reloaded it fresh; a failed
+# unit is never collected) and the journal has entries for it since the
+# batch began (a unit never started has none).
+ran_ok() {
+	[ "${1%.service}" != "$1" ] && [ "${prop[$1 ActiveState]:-}" = inactive ] && [ "${prop[$1 Result]:-}" = success ] || return 1
+	[ "${prop[$1 InactiveExitTimestampMonotonic]:-0}" != 0 ] && return 0
+	[ -n "$(journalctl --no-pager -q -o cat --after-cursor="$cursor" -u "$1" 2>/dev/null | head -1)" ]
+}
+
 # judge prints the states of row $1's units (given after the probe URL $2)
 # and the row's outcome class: active when every unit it started is active,
-# or is a service that ran (it left the inactive state once) and exited
-# successfully; fails otherwise, or
+# or is a service that ran and exited successfully (ran_ok); fails
+# otherwise, or
 # when the probe URL does not answer. The units' properties are in prop,
 # keyed "UNIT Property".
 judge() {
@@ -130,16 +142,14 @@ judge() {
 		is_template "$u" && continue
 		state="LoadState=${prop[$u LoadState]:-} ActiveState=${prop[$u ActiveState]:-} SubState=${prop[$u SubState]:-} Result=${prop[$u Result]:-} ExecMainCode=${prop[$u ExecMainCode]:-} ExecMainStatus=${prop[$u ExecMainStatus]:-}"
 		echo "E2E-UNIT $id $u $state"
-		if [ "${prop[$u LoadState]:-}" = loaded ] && { [ "${prop[$u ActiveState]:-}" = active ] ||
-			{ [ "${prop[$u ActiveState]:-}" = inactive ] && [ "${prop[$u Result]:-}" = success ] &&
-				[ "${prop[$u InactiveExitTimestampMonotonic]:-0}" != 0 ] && [ "${u%.service}" != "$u" ]; }; }; then
+		if [ "${prop[$u LoadState]:-}" = loaded ] && { [ "${prop[$u ActiveState]:-}" = active ] || ran_ok "$u"; }; then
 			continue
 		fi
 		line=$(journalctl --no-pager -q -o cat -p err --after-cursor="$cursor" -u "$u" 2>/dev/null | head -1)
 		[ -n "$line" ] && echo "E2E-JOURNAL $id $u $line"
 		if [ -z "$bad" ]; then
 			bad=$u
-			msg="$u: $state${line:+; journal: $line}"
+			msg="$u: LoadState=${prop[$u LoadState]:-} Result=${prop[$u Result]:-} ExecMainStatus=${prop[$u ExecMainStatus]:-}${line:+; journal: $line}"
 		fi
 	done
 	if [ -z "$bad" ] && [ -n "$probe" ]; then
@@ -159,19 +169,30 @@ judge() {
 	fi
 }
 
-# load_props reads the properties of units $@ into prop.
+# load_props reads the properties of units $@ into prop. systemctl show
+# prints one block per unit, blank-line separated, with Id anywhere in it.
 declare -A prop
 load_props() {
-	local k v id=""
+	local k v line
+	local -a block=()
 	prop=()
 	[ $# -eq 0 ] && return 0
-	while IFS='=' read -r k v; do
-		case $k in
-		"") id="" ;;
-		Id) id=$v ;;
-		*) [ -n "$id" ] && prop[$id $k]=$v ;;
-		esac
+	flush() {
+		local id="" l
+		for l in "${block[@]}"; do
+			[ "${l%%=*}" = Id ] && id=${l#*=}
+		done
+		if [ -n "$id" ]; then
+			for l in "${block[@]}"; do
+				prop[$id ${l%%=*}]=${l#*=}
+			done
+		fi
+		block=()
+	}
+	while IFS= read -r line; do
+		if [ -z "$line" ]; then flush; else block+=("$line"); fi
 	done < <(systemctl show -p Id,LoadState,ActiveState,SubState,Result,ExecMainCode,ExecMainStatus,InactiveExitTimestampMonotonic "$@")
+	flush
 }
 
 declare -A row_dir row_units
