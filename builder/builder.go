@@ -2,8 +2,6 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mkportable/mkportable/ddi"
+	"github.com/mkportable/mkportable/pkcs7"
 	"github.com/mkportable/mkportable/portable"
 	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/unit"
@@ -73,6 +73,18 @@ type Result struct {
 	Report  *portable.Report
 	Created []string
 	Inputs  []Input
+	// Kind ("portable", "sysext", "confext"), Format ("raw", "ddi") and
+	// Architecture are what was built.
+	Kind, Format, Architecture string
+	// RootHash is the dm-verity root hash, "" without verity.
+	RootHash string
+	// Outputs are the files written, the image last.
+	Outputs []Output
+	// Removed are the sidecars of an earlier build removed because this
+	// one does not write them.
+	Removed []string
+	// Disk is the layout of a DDI; nil for a raw image.
+	Disk *ddi.Image
 }
 
 // CheckError is an input that breaks a rule: Input names the spec field,
@@ -86,19 +98,34 @@ type CheckError struct {
 // Error returns "input: rule".
 func (e *CheckError) Error() string { return e.Input + ": " + e.Rule }
 
-// unitDir is where the builder puts units: portabled looks there first
-// among the directories an image usually has, and nixpkgs puts them there.
-const unitDir = "/etc/systemd/system"
+// portableUnitDir is where the builder puts a portable image's units:
+// portabled looks there first among the directories an image usually has,
+// and nixpkgs puts them there.
+const portableUnitDir = "/etc/systemd/system"
+
+// extensionUnitDirs are where an extension's units go: in the hierarchy
+// its kind merges, where the host's service manager finds them.
+var extensionUnitDirs = map[portable.Kind]string{
+	portable.KindSysext:  "/usr/lib/systemd/system",
+	portable.KindConfext: "/etc/systemd/system",
+}
 
 // validVersion keeps the version a single file name element that does not
 // change the image name portablectl derives (which ends at the first '_').
 var validVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 
 // Build lays out spec's image, checks it as portable.Check does, and writes
-// outDir/NAME_VERSION.raw, creating outDir if need be. Refused and fails
-// problems are errors (*CheckError, joined); ignored and note ones are in
-// Result.Report. A failed, cancelled or killed build leaves no image and no
-// temporary file (squashfs.WriteFile).
+// outDir/NAME_VERSION.raw, creating outDir if need be: the squashfs itself,
+// with NAME_VERSION.verity and NAME_VERSION.roothash beside it when
+// spec.Verity is set and NAME_VERSION.roothash.p7s when it is signed, or
+// with spec.Format "ddi" a GPT disk image holding the squashfs, its hash
+// tree and signature as partitions. Every output is the same bytes for the
+// same inputs. Refused and fails problems are errors (*CheckError,
+// joined), except those of systemd versions that lack the image's kind
+// (252 and a confext); ignored and note ones are in Result.Report. A
+// failed, cancelled or killed build leaves no output and no temporary file
+// (internal/atomicfile), and a build removes the sidecars an earlier one
+// left that it does not write.
 func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
@@ -124,25 +151,29 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
 	out := filepath.Join(outDir, spec.FileName())
-	stats, err := squashfs.WriteFile(ctx, out, img.Tree, squashfs.Options{
+	set, _ := spec.settings() // Layout refused any error
+	var signer *pkcs7.Signer
+	if set.signed {
+		if signer, err = spec.signer(); err != nil {
+			return nil, err
+		}
+	}
+	w, err := writeOutputs(ctx, out, img.Tree, squashfs.Options{
 		Compressor: comp, BlockSize: bs, Workers: opts.Workers, ModTime: opts.ModTime, Progress: opts.Progress,
 		Cache: opts.Cache,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", out, err)
-	}
-	f, err := os.Open(out)
+	}, set, signer) // xattrs are stored: an extension's release file carries portable.StrictXattr
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
-	if err != nil {
-		return nil, fmt.Errorf("hash %s: %w", out, err)
+	format := "raw"
+	if set.ddi {
+		format = "ddi"
 	}
-	return &Result{Path: out, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)), Stats: stats,
-		Report: img.Report, Created: img.Created, Inputs: img.Inputs}, nil
+	image := w.outputs[len(w.outputs)-1]
+	return &Result{Path: out, Size: image.Size, SHA256: image.SHA256, Stats: w.stats,
+		Report: img.Report, Created: img.Created, Inputs: img.Inputs,
+		Kind: set.kind.String(), Format: format, Architecture: set.arch, RootHash: w.rootHash,
+		Outputs: w.outputs, Removed: w.removed, Disk: w.disk}, nil
 }
 
 // Layout returns spec's image, laid out and checked: units in
@@ -183,17 +214,52 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 	if !validVersion.MatchString(spec.Version) {
 		fail("version", "%q must be letters, digits and . _ + ~ - (it becomes part of the file name)", spec.Version)
 	}
-	if len(spec.Units) == 0 {
+	set, errs := spec.settings()
+	problems = append(problems, errs...)
+	ext := set.kind.IsExtension()
+	unitDir := portableUnitDir
+	var release []byte
+	var err error
+	if ext {
+		unitDir = extensionUnitDirs[set.kind]
+		if len(spec.Matches) > 0 {
+			fail("matches", "a %s is not attached with matches: they apply to portable images", set.kind)
+		}
+		if spec.Profile != "" {
+			fail("profile", "a %s runs no service under a portable profile: it applies to portable images", set.kind)
+		}
+		if release, err = extensionRelease(spec, set); err != nil {
+			problems = append(problems, err)
+		}
+	} else if len(spec.Units) == 0 {
 		fail("units", "no unit files: portabled attaches nothing from an image without units")
 	}
-	osrel, err := osRelease(spec)
-	if err != nil {
-		problems = append(problems, err)
+	var osrel []byte
+	if !ext {
+		if osrel, err = osRelease(spec); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	// inHierarchy refuses a path an extension would carry where its kind
+	// merges nothing: it would never be seen.
+	inHierarchy := func(input, p string) bool {
+		if !ext {
+			return true
+		}
+		for _, h := range set.kind.Hierarchies() {
+			if p == h || strings.HasPrefix(p, h+"/") {
+				return true
+			}
+		}
+		fail(input, "%s is outside %s, the only directories a %s contributes: it would never be seen", p, strings.Join(set.kind.Hierarchies(), " and "), set.kind)
+		return false
 	}
 
 	tree := img.Tree
 	fileAttr := squashfs.Attr{Mode: 0o644}
-	must(unitDir, tree.MkdirAll(unitDir, squashfs.Attr{Mode: 0o755}))
+	if len(spec.Units) > 0 || !ext {
+		must(unitDir, tree.MkdirAll(unitDir, squashfs.Attr{Mode: 0o755}))
+	}
 	seen := map[string]string{}
 	for _, src := range spec.Units {
 		data, err := os.ReadFile(src)
@@ -225,6 +291,15 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 	if osrel != nil {
 		must("/etc/os-release", tree.AddBytes("/etc/os-release", fileAttr, osrel))
 	}
+	if release != nil {
+		// The file is named after the image name, NAME; systemd looks for
+		// the name of the file, NAME_VERSION, first, and takes this one
+		// in its place thanks to the attribute (252), or to the name
+		// without the version (257).
+		p := portable.ExtensionReleasePath(set.kind, spec.Name)
+		must(p, tree.MkdirAll(path.Dir(p), squashfs.Attr{Mode: 0o755}))
+		must(p, tree.AddBytes(p, squashfs.Attr{Mode: 0o644, Xattrs: map[string][]byte{portable.StrictXattr: []byte("0")}}, release))
+	}
 
 	storePaths, err := spec.storePaths()
 	if err != nil {
@@ -241,6 +316,9 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 			continue
 		}
 		host := filepath.Join(storeDir, name)
+		if !inHierarchy(sp.input, sp.path) {
+			continue
+		}
 		if _, err := os.Lstat(host); err != nil {
 			fail(sp.input, "store path %s does not exist at %s", sp.path, host)
 			continue
@@ -261,6 +339,9 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 			problems = append(problems, err)
 			continue
 		}
+		if !inHierarchy(c.Source, path.Clean(c.Target)) {
+			continue
+		}
 		img.Inputs = append(img.Inputs, Input{"contents", c.Source, path.Clean(c.Target)})
 		must(c.Source, addPath(tree, path.Clean(c.Target), c.Source))
 	}
@@ -268,6 +349,9 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 	for _, l := range spec.Symlinks {
 		if !path.IsAbs(l.Symlink) || path.Clean(l.Symlink) == "/" || l.Object == "" {
 			fail("symlinks", "%q -> %q: the symlink must be an absolute path below / and the object non-empty", l.Symlink, l.Object)
+			continue
+		}
+		if !inHierarchy("symlink "+l.Symlink, path.Clean(l.Symlink)) {
 			continue
 		}
 		if err := tree.MkdirAll(path.Dir(l.Symlink), squashfs.Attr{Mode: 0o755}); err != nil {
@@ -292,8 +376,10 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 	}
 
 	// The paths the services need, under any profile, are made empty.
-	checkOpts := portable.Options{FileName: spec.FileName(), Matches: spec.Matches, Profile: spec.Profile}
-	if err := img.createMountPoints(ctx, checkOpts); err != nil {
+	checkOpts := portable.Options{FileName: spec.FileName(), Matches: spec.Matches, Profile: spec.Profile, Kind: set.kind}
+	if ext {
+		checkOpts.Matches, checkOpts.Profile = nil, ""
+	} else if err := img.createMountPoints(ctx, checkOpts); err != nil {
 		return nil, err
 	}
 	img.Report, err = portable.Check(ctx, tree.FS(), checkOpts)
@@ -301,6 +387,9 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 		return nil, err
 	}
 	for _, p := range img.Report.Worst(portable.Fails) {
+		if !appliesWhereKindExists(p, set.kind) {
+			continue // e.g. systemd 252 and a confext: reported, not an error
+		}
 		versions := ""
 		if p.Since != 0 || p.Before != 0 {
 			versions = ", systemd " + p.Versions()
@@ -311,6 +400,17 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 		return nil, errors.Join(problems...)
 	}
 	return img, nil
+}
+
+// appliesWhereKindExists reports whether p applies to a modelled systemd
+// version that has images of kind k at all.
+func appliesWhereKindExists(p portable.Problem, k portable.Kind) bool {
+	for _, v := range portable.Versions {
+		if v >= k.Since() && p.AppliesTo(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // createMountPoints adds the empty directories and files that the attached
@@ -366,7 +466,7 @@ func (s Spec) inputOf(p portable.Problem, inputs []Input) string {
 		}
 	}
 	switch {
-	case p.Path == "/etc/os-release":
+	case p.Path == "/etc/os-release", strings.Contains(p.Path, "/extension-release.d/"):
 		return "osRelease"
 	case p.Path != "":
 		return p.Path
@@ -374,6 +474,8 @@ func (s Spec) inputOf(p portable.Problem, inputs []Input) string {
 		return "units"
 	case p.Rule == "image-name":
 		return "name"
+	case strings.HasPrefix(p.Rule, "extension-release"):
+		return "osRelease"
 	}
 	return "spec"
 }
@@ -431,6 +533,47 @@ func osRelease(s Spec) ([]byte, error) {
 	if s.Homepage != "" {
 		fields = append(fields, field{"HOME_URL", s.Homepage, "homepage"})
 	}
+	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
+		if i := slices.IndexFunc(fields, func(f field) bool { return f.key == k }); i >= 0 {
+			fields[i] = field{k, s.OSRelease[k], "osRelease"}
+		} else {
+			fields = append(fields, field{k, s.OSRelease[k], "osRelease"})
+		}
+	}
+	var errs []error
+	kv := make([][2]string, len(fields))
+	for i, f := range fields {
+		if err := portable.CheckOSReleaseField(f.key, f.value); err != nil {
+			errs = append(errs, &CheckError{f.input, err.Error()})
+		}
+		kv[i] = [2]string{f.key, f.value}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return portable.FormatOSRelease(kv)
+}
+
+// extensionRelease returns the release file of an extension image, in a
+// fixed order: ID=_any (the extension runs on any OS: a Nix closure or a
+// static program needs nothing of the host), ARCHITECTURE= of a sysext
+// (its programs run on one architecture; a confext's files do not), the
+// image's name and version as SYSEXT_ID= and SYSEXT_VERSION_ID= (CONFEXT_
+// for a confext), then spec.OSRelease's fields sorted, which override
+// these: ID= and VERSION_ID= (or SYSEXT_LEVEL=) to match one OS, or the
+// portable image an extension is for; EXTENSION_RELOAD_MANAGER=1;
+// SYSEXT_SCOPE=; PORTABLE_PREFIXES=.
+func extensionRelease(s Spec, set settings) ([]byte, error) {
+	prefix := "SYSEXT_"
+	if set.kind == portable.KindConfext {
+		prefix = "CONFEXT_"
+	}
+	type field struct{ key, value, input string }
+	fields := []field{{"ID", "_any", "kind"}}
+	if set.kind == portable.KindSysext {
+		fields = append(fields, field{"ARCHITECTURE", set.arch, "architecture"})
+	}
+	fields = append(fields, field{prefix + "ID", s.Name, "name"}, field{prefix + "VERSION_ID", s.Version, "version"})
 	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
 		if i := slices.IndexFunc(fields, func(f field) bool { return f.key == k }); i >= 0 {
 			fields[i] = field{k, s.OSRelease[k], "osRelease"}

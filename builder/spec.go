@@ -69,6 +69,32 @@ type Spec struct {
 	Compression string `json:"compression,omitempty"`
 	// BlockSize is the squashfs block size, e.g. "1M" (default) or "128K".
 	BlockSize string `json:"blockSize,omitempty"`
+	// Kind is portable (the default: a portable service image), sysext (a
+	// system extension, merged over /usr and /opt by systemd-sysext or
+	// attached with a portable image by portablectl attach --extension)
+	// or confext (a configuration extension, merged over /etc by
+	// systemd-confext, 254 and later).
+	Kind string `json:"kind,omitempty"`
+	// Architecture is systemd's name of the architecture the image is for
+	// ("x86-64", "arm64"...): the type of a DDI's root partition and an
+	// extension's ARCHITECTURE=. Default: the build machine's.
+	Architecture string `json:"architecture,omitempty"`
+	// Format is raw (the default: NAME_VERSION.raw is the squashfs) or
+	// ddi (NAME_VERSION.raw is a GPT disk image holding the squashfs as
+	// the root partition, its dm-verity hash tree and, when signing, the
+	// root hash signature).
+	Format string `json:"format,omitempty"`
+	// Verity writes NAME_VERSION.verity (the dm-verity hash tree) and
+	// NAME_VERSION.roothash beside a raw image, which systemd then mounts
+	// through dm-verity. A DDI always carries its hash tree.
+	Verity bool `json:"verity,omitempty"`
+	// SignKey and Cert are a PEM private key and its certificate, paths on
+	// the build machine read at build time: the root hash is signed into
+	// NAME_VERSION.roothash.p7s beside a raw image (which implies Verity)
+	// or into a DDI's signature partition. systemd accepts the image only
+	// on machines that trust the certificate (/etc/verity.d/*.crt).
+	SignKey string `json:"signKey,omitempty"`
+	Cert    string `json:"cert,omitempty"`
 	// Dir is the directory contents sources are confined to: LoadSpec
 	// sets it to the spec file's directory; empty means the working
 	// directory.
@@ -117,6 +143,8 @@ func LoadSpec(path string) (Spec, error) {
 	}
 	s.ClosureInfo = rel(s.ClosureInfo)
 	s.StoreDir = rel(s.StoreDir)
+	s.SignKey = rel(s.SignKey)
+	s.Cert = rel(s.Cert)
 	s.Dir = dir
 	return s, nil
 }

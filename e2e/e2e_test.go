@@ -83,6 +83,7 @@ func TestPortabled(t *testing.T) {
 	corpusKey, err := writeCorpus(ctx, rows, progs, data, filepath.Join(root, ".cache", "e2e", "images"), wkey, script)
 	require.NoError(t, err)
 	logf("example and %d corpus images ready (corpus %s)", len(rows), corpusKey)
+	ext := prepareExtensions(t, root, data, busybox) // issue 11's cases: ext_test.go
 
 	// What inspect says of each image, while the guests run.
 	inspected := make(chan inspectResults, 1)
@@ -128,6 +129,7 @@ func TestPortabled(t *testing.T) {
 
 	ins := <-inspected
 	require.NoError(t, ins.err)
+	checkExtensions(t, root, ext, runs)
 	report := compare(rows, runs, ins.byRow)
 	path := filepath.Join(root, ".cache", "e2e", "verdicts.json")
 	b, err := json.MarshalIndent(report, "", "  ")

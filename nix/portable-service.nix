@@ -2,7 +2,11 @@
 # builds ${pname}_${version}.raw with mkportable instead of mksquashfs.
 # The arguments are nixpkgs' (see spec.nix); the store paths come from
 # closureInfo over the units, contents and symlink objects, as nixpkgs'
-# image holds the closure of its root file system and contents.
+# image holds the closure of its root file system and contents. mkportable's
+# own arguments (kind, format, verity, architecture, signKey, cert,
+# osRelease, files) are described in spec.nix; the output holds the image
+# and, with verity or a signature, NAME_VERSION.verity, .roothash and
+# .roothash.p7s beside it.
 { pkgs, mkportable }:
 #
 # cacheDir, a string naming a directory outside the store (not a path,
@@ -15,20 +19,26 @@
 args@{
   pname,
   version,
-  units,
+  units ? [ ],
   symlinks ? [ ],
   contents ? [ ],
   cacheDir ? null,
+  kind ? "portable",
+  cert ? null,
   ...
 }:
 let
   inherit (pkgs) lib;
   spec = import ./spec.nix args;
+  portable = kind == "portable";
   closure = pkgs.closureInfo {
     rootPaths = units ++ contents ++ map (s: s.object) symlinks;
   };
+  # Only builtins here: `make nix-check` builds this with a nixpkgs test
+  # double that has few lib functions.
+  shellQuote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 in
-assert lib.assertMsg (lib.all (u: lib.hasPrefix pname u.name) units)
+assert lib.assertMsg (!portable || lib.all (u: lib.hasPrefix pname u.name) units)
   "Unit names must be prefixed with the service name";
 pkgs.runCommand "${pname}-img-${version}"
   {
@@ -39,11 +49,11 @@ pkgs.runCommand "${pname}-img-${version}"
   ''
     mkdir -p build/units $out
     ${lib.concatMapStringsSep "\n" (u: "cp ${u} build/units/${u.name}") units}
-    ln -s ${closure} build/closure-info
+    ${if portable then "ln -s ${closure} build/closure-info" else ""}
     cp "$specJSONPath" build/spec.json
     # stdenv sets SOURCE_DATE_EPOCH=315532800, which mkportable honours.
     mkportable build build/spec.json -o $out ${
-      lib.optionalString (cacheDir != null) "--cache ${lib.escapeShellArg cacheDir}"
+      if cacheDir != null then "--cache ${shellQuote cacheDir}" else ""
     }
-    mkportable inspect $out/${pname}_${version}.raw
+    mkportable inspect ${if cert != null then "--cert ${shellQuote spec.cert}" else ""} $out/${pname}_${version}.raw
   ''

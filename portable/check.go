@@ -12,14 +12,6 @@ import (
 	"github.com/mkportable/mkportable/unit"
 )
 
-// Kind is the kind of image checked. Only portable service images are
-// modelled today; system and configuration extensions (sysext, confext)
-// have rules of their own.
-type Kind string
-
-// KindPortable is a portable service image (the zero Kind).
-const KindPortable Kind = ""
-
 var (
 	// ErrProfile is an unknown profile name.
 	ErrProfile = errors.New("unknown portable profile")
@@ -39,7 +31,21 @@ type Options struct {
 	// Profile is the --profile of portablectl attach; "" means "default".
 	Profile string
 	// Kind is the kind of image; the zero value is a portable service.
+	// For an extension (KindSysext, KindConfext), FileName is required and
+	// Matches and Profile are not used.
 	Kind Kind
+	// Extensions are the extension images a portable image is attached
+	// with (portablectl attach --extension FILE), lowest first.
+	Extensions []Extension
+}
+
+// Extension is an extension image of a portable image.
+type Extension struct {
+	// FileName is the image's file name (or path): its release file is
+	// named after it.
+	FileName string
+	// FS is the image's root, as for Check.
+	FS fs.FS
 }
 
 // unitDirs are the directories portabled searches an image for units, in
@@ -67,17 +73,26 @@ const maxIgnoredUnits = 20
 // options (ErrProfile, ErrKind), a file system that cannot show symlinks,
 // and a cancelled ctx; everything wrong with the image is a Problem.
 func Check(ctx context.Context, fsys fs.FS, opts Options) (*Report, error) {
-	if opts.Kind != KindPortable {
+	switch {
+	case opts.Kind.IsExtension():
+		if opts.FileName == "" {
+			return nil, errors.New("portable: Check needs the file name of an extension image: its release file is named after it")
+		}
+		if len(opts.Extensions) > 0 {
+			return nil, fmt.Errorf("portable: a %s has no extensions of its own", opts.Kind)
+		}
+	case opts.Kind != KindPortable:
 		return nil, fmt.Errorf("%w: %q", ErrKind, opts.Kind)
-	}
-	if opts.Profile == "" {
-		opts.Profile = "default"
-	}
-	if _, err := profileFor(opts.Profile, Versions[0]); err != nil {
-		return nil, err
-	}
-	if len(opts.Matches) == 0 && opts.FileName == "" {
-		return nil, errors.New("portable: Check needs a file name or matches")
+	default:
+		if opts.Profile == "" {
+			opts.Profile = "default"
+		}
+		if _, err := profileFor(opts.Profile, Versions[0]); err != nil {
+			return nil, err
+		}
+		if len(opts.Matches) == 0 && opts.FileName == "" {
+			return nil, errors.New("portable: Check needs a file name or matches")
+		}
 	}
 	im, err := newImage(ctx, fsys)
 	if err != nil {
@@ -85,7 +100,7 @@ func Check(ctx context.Context, fsys fs.FS, opts Options) (*Report, error) {
 	}
 	var runs []*Report
 	for _, v := range Versions {
-		c := &checker{im: im, opts: opts, v: v, r: &Report{Profile: opts.Profile, OSRelease: map[string]string{}}}
+		c := &checker{im: im, opts: opts, v: v, r: &Report{Kind: opts.Kind.String(), Profile: opts.Profile, OSRelease: map[string]string{}}}
 		if err := c.run(); err != nil {
 			return nil, err
 		}
@@ -200,6 +215,31 @@ type checker struct {
 	// maxIgnoredUnits are listed.
 	ignoredUnits int
 	attached     map[string]string // unit name -> path
+	// prefixes are PORTABLE_PREFIXES of the image and its extensions;
+	// prefixesFrom is the image's os-release path when it sets them.
+	prefixes     []string
+	prefixesFrom string
+	// exts are the extension images portabled takes units from, in
+	// order; view is the root the service sees, the image with the
+	// extensions stacked over it (the image alone without extensions).
+	exts []extImage
+	view *image
+}
+
+// extImage is an extension image of a portable image ("" file: the image
+// itself).
+type extImage struct {
+	file string
+	im   *image
+}
+
+// label is how a problem names path p of the image: FILE:P in an
+// extension.
+func (e extImage) label(p string) string {
+	if e.file == "" {
+		return p
+	}
+	return e.file + ":" + p
 }
 
 func (c *checker) add(sev Severity, rule, p, format string, args ...any) {
@@ -207,6 +247,9 @@ func (c *checker) add(sev Severity, rule, p, format string, args ...any) {
 }
 
 func (c *checker) run() error {
+	if c.opts.Kind.IsExtension() {
+		return c.extension()
+	}
 	c.prof, _ = profileFor(c.opts.Profile, c.v)
 	if !c.matches() {
 		return nil // portablectl refuses before asking portabled anything
@@ -214,6 +257,10 @@ func (c *checker) run() error {
 	if err := c.osRelease(); err != nil {
 		return err
 	}
+	if err := c.extensions(); err != nil {
+		return err
+	}
+	c.checkPrefixes()
 	if err := c.units(); err != nil {
 		return err
 	}
@@ -299,20 +346,31 @@ func (c *checker) osRelease() error {
 		c.add(Note, "os-release-id-syntax", found, "ID=%q: os-release(5) wants lower-case letters, digits, '.', '_' and '-'; portabled only needs it non-empty", id)
 	}
 	if v := osrel["PORTABLE_PREFIXES"]; v != "" {
-		prefixes := strings.Fields(v)
-		var missing []string
-		for _, m := range c.r.Matches {
-			if !slices.Contains(prefixes, m) {
-				missing = append(missing, m)
-			}
-		}
-		if len(missing) > 0 {
-			slices.Sort(prefixes)
-			c.add(Refused, "match-not-in-prefixes", found, "PORTABLE_PREFIXES=%q does not list the match %s: portabled refuses (\"Selected matches ... are not compatible with portable service image ..., refusing. (Acceptable prefix matches are: %s)\"); attach with one of those matches or list %s",
-				v, quoteList(missing), strings.Join(prefixes, ", "), quoteList(missing))
-		}
+		c.prefixes = strings.Fields(v)
+		c.prefixesFrom = found
 	}
 	return nil
+}
+
+// checkPrefixes refuses matches that PORTABLE_PREFIXES, of the image and
+// its extensions, does not list.
+func (c *checker) checkPrefixes() {
+	if c.prefixesFrom == "" {
+		return
+	}
+	var missing []string
+	for _, m := range c.r.Matches {
+		if !slices.Contains(c.prefixes, m) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		prefixes := slices.Clone(c.prefixes)
+		slices.Sort(prefixes)
+		prefixes = slices.Compact(prefixes)
+		c.add(Refused, "match-not-in-prefixes", c.prefixesFrom, "PORTABLE_PREFIXES=%q does not list the match %s: portabled refuses (\"Selected matches ... are not compatible with portable service image ..., refusing. (Acceptable prefix matches are: %s)\"); attach with one of those matches or list %s",
+			strings.Join(c.prefixes, " "), quoteList(missing), strings.Join(prefixes, ", "), quoteList(missing))
+	}
 }
 
 func quoteList(ss []string) string {
@@ -329,78 +387,86 @@ func (c *checker) units() error {
 	c.attached = map[string]string{}
 	seen := map[string]string{}
 	type found struct {
-		name, path string
+		name, path string // path as reported: FILE:PATH for an extension's
+		ipath      string // path in its image
+		im         *image
 		data       []byte
 		big        bool
 	}
 	var attached []found
-	for _, dir := range unitDirs {
-		if err := c.im.ctx.Err(); err != nil {
-			return context.Cause(c.im.ctx)
-		}
-		info, real, err := c.im.stat(dir)
-		if err != nil || !info.IsDir() {
-			continue // chase_symlinks_and_opendir fails: portabled skips the directory
-		}
-		entries, err := c.im.readDir(real)
-		if err != nil {
-			if cerr := c.im.ctx.Err(); cerr != nil {
-				return context.Cause(c.im.ctx)
+	// portabled takes the units of the image, then those of each
+	// extension whose names it has not seen (hashmap_move).
+	sources := append([]extImage{{im: c.im}}, c.exts...)
+	for _, src := range sources {
+		for _, dir := range unitDirs {
+			if err := src.im.ctx.Err(); err != nil {
+				return context.Cause(src.im.ctx)
 			}
-			continue
-		}
-		for _, e := range entries {
-			if err := c.im.ctx.Err(); err != nil {
-				return context.Cause(c.im.ctx)
+			info, real, err := src.im.stat(dir)
+			if err != nil || !info.IsDir() {
+				continue // chase_symlinks_and_opendir fails: portabled skips the directory
 			}
-			name := e.Name()
-			p := path.Join(dir, name)
-			if !ValidUnitName(name) {
-				continue // not a unit to systemd, nor to portabled
-			}
-			if !matchUnit(name, c.r.Matches) {
-				c.notMatched(name, p)
+			entries, err := src.im.readDir(real)
+			if err != nil {
+				if cerr := src.im.ctx.Err(); cerr != nil {
+					return context.Cause(src.im.ctx)
+				}
 				continue
 			}
-			if first, dup := seen[name]; dup {
-				c.add(Ignored, "unit-shadowed", p, "%s comes first in portabled's search path and is the one attached; this copy is not", first)
-				continue
-			}
-			typ := e.Type()
-			if !typ.IsRegular() && typ&fs.ModeSymlink == 0 {
-				c.add(Ignored, "unit-not-a-file", p, "is %s: portabled attaches regular files and symlinks only", describeMode(typ))
-				continue
-			}
-			if typ&fs.ModeSymlink != 0 {
-				target, err := c.im.fsys.ReadLink(strings.TrimPrefix(p, "/"))
-				if err == nil && strings.HasPrefix(target, "/") {
-					c.add(Ignored, "unit-absolute-symlink", p, "is a symlink to the absolute path %s: portabled opens units with the image mounted elsewhere, so the target is looked up on the host, not in the image; the unit is not attached (unless the host has that file, which is then attached instead); make the link relative", target)
+			for _, e := range entries {
+				if err := src.im.ctx.Err(); err != nil {
+					return context.Cause(src.im.ctx)
+				}
+				name := e.Name()
+				ip := path.Join(dir, name)
+				p := src.label(ip)
+				if !ValidUnitName(name) {
+					continue // not a unit to systemd, nor to portabled
+				}
+				if !matchUnit(name, c.r.Matches) {
+					c.notMatched(name, p)
 					continue
 				}
-			}
-			data, err := c.im.readFile(p)
-			var big errTooLarge
-			switch {
-			case errors.As(err, &big):
-				c.add(Note, "unit-too-large", p, "%v: it is attached, but its settings cannot be checked", err)
-			case err != nil:
-				if cerr := c.im.ctx.Err(); cerr != nil {
-					return context.Cause(c.im.ctx)
-				}
-				c.add(Ignored, "unit-unreadable", p, "%v: portabled cannot open it and skips it", err)
-				continue
-			}
-			if err == nil && len(data) == 0 {
-				if c.v >= 257 {
-					c.add(Ignored, "unit-empty", p, "is empty: portabled skips empty unit files (\"Unit file ... is empty, ignoring\")")
+				if first, dup := seen[name]; dup {
+					c.add(Ignored, "unit-shadowed", p, "%s comes first in portabled's search path and is the one attached; this copy is not", first)
 					continue
 				}
-				c.add(Fails, "unit-empty", p, "is empty: portabled attaches it, and systemd loads an empty unit file as masked, so it cannot be started")
+				typ := e.Type()
+				if !typ.IsRegular() && typ&fs.ModeSymlink == 0 {
+					c.add(Ignored, "unit-not-a-file", p, "is %s: portabled attaches regular files and symlinks only", describeMode(typ))
+					continue
+				}
+				if typ&fs.ModeSymlink != 0 {
+					target, err := src.im.fsys.ReadLink(strings.TrimPrefix(ip, "/"))
+					if err == nil && strings.HasPrefix(target, "/") {
+						c.add(Ignored, "unit-absolute-symlink", p, "is a symlink to the absolute path %s: portabled opens units with the image mounted elsewhere, so the target is looked up on the host, not in the image; the unit is not attached (unless the host has that file, which is then attached instead); make the link relative", target)
+						continue
+					}
+				}
+				data, err := src.im.readFile(ip)
+				var big errTooLarge
+				switch {
+				case errors.As(err, &big):
+					c.add(Note, "unit-too-large", p, "%v: it is attached, but its settings cannot be checked", err)
+				case err != nil:
+					if cerr := src.im.ctx.Err(); cerr != nil {
+						return context.Cause(src.im.ctx)
+					}
+					c.add(Ignored, "unit-unreadable", p, "%v: portabled cannot open it and skips it", err)
+					continue
+				}
+				if err == nil && len(data) == 0 {
+					if c.v >= 257 {
+						c.add(Ignored, "unit-empty", p, "is empty: portabled skips empty unit files (\"Unit file ... is empty, ignoring\")")
+						continue
+					}
+					c.add(Fails, "unit-empty", p, "is empty: portabled attaches it, and systemd loads an empty unit file as masked, so it cannot be started")
+				}
+				seen[name] = p
+				attached = append(attached, found{name, p, ip, src.im, data, err != nil})
+				c.attached[name] = p
+				c.r.Units = append(c.r.Units, Unit{Name: name, Path: ip, Image: src.file, Attached: true})
 			}
-			seen[name] = p
-			attached = append(attached, found{name, p, data, err != nil})
-			c.attached[name] = p
-			c.r.Units = append(c.r.Units, Unit{Name: name, Path: p, Attached: true})
 		}
 	}
 	if c.ignoredUnits > maxIgnoredUnits {
@@ -411,11 +477,22 @@ func (c *checker) units() error {
 			strings.Join(quoteAll(c.r.Matches), " or "), "/etc/systemd/system, /usr/lib/systemd/system")
 		return nil
 	}
+	// The units' settings are checked against the root the service sees:
+	// portabled gives ExtensionImages= only to the units that come from an
+	// extension (install_chroot_dropin, 252 and 257); a unit of the image
+	// itself runs on the image alone.
+	base := c.im
 	for _, a := range attached {
-		if err := c.im.ctx.Err(); err != nil {
-			return context.Cause(c.im.ctx)
+		if err := base.ctx.Err(); err != nil {
+			return context.Cause(base.ctx)
 		}
-		if info, _, err := c.im.stat(a.path + ".d"); err == nil && info.IsDir() {
+		c.im = base
+		if a.im != base {
+			c.im = c.view
+		} else if len(c.exts) > 0 && unitType(a.name) == "service" {
+			c.add(Note, "extensions-not-for-image-units", a.path, "a unit of the image itself: portabled sets ExtensionImages= only for the units that come from an extension, so this service sees the image without the extensions' files")
+		}
+		if info, _, err := a.im.stat(a.ipath + ".d"); err == nil && info.IsDir() {
 			c.add(Ignored, "unit-dropins", a.path+".d", "portabled copies only the unit file to the host, not its drop-in directory: these settings do not apply")
 		}
 		if a.big || len(a.data) == 0 {

@@ -438,7 +438,7 @@ func TestOutcome(t *testing.T) {
 func TestCheckOptions(t *testing.T) {
 	_, err := Check(context.Background(), goodImage(), Options{FileName: "x.raw", Profile: "lax"})
 	require.ErrorIs(t, err, ErrProfile)
-	_, err = Check(context.Background(), goodImage(), Options{FileName: "x.raw", Kind: "sysext"})
+	_, err = Check(context.Background(), goodImage(), Options{FileName: "x.raw", Kind: "initrd"})
 	require.ErrorIs(t, err, ErrKind)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -24,14 +24,61 @@ const MaxFile = 1 << 20
 type image struct {
 	fsys fs.ReadLinkFS
 	ctx  context.Context
+	// resolved remembers resolve's answers: Check asks for the same paths
+	// for every version, and a hostile image can make one resolution walk
+	// tens of thousands of elements.
+	resolved map[resolveKey]resolution
+	// lstats remembers Lstat's answers for the walker: a path that
+	// goes down and back up a deep tree (a/a/.../../..) again and again
+	// Lstats the same prefixes, each a walk from the root.
+	lstats     map[string]lstatResult
+	lstatBytes int
 }
+
+type lstatResult struct {
+	info fs.FileInfo
+	err  error
+}
+
+// The bounds of lstats: entries and bytes of path names.
+const (
+	maxLstats     = 1 << 16
+	maxLstatBytes = 16 << 20
+)
+
+// lstat is fsys.Lstat, remembered.
+func (im *image) lstat(p string) (fs.FileInfo, error) {
+	if r, ok := im.lstats[p]; ok {
+		return r.info, r.err
+	}
+	info, err := im.fsys.Lstat(p)
+	if im.lstats != nil && len(im.lstats) < maxLstats && im.lstatBytes+len(p) <= maxLstatBytes {
+		im.lstats[p] = lstatResult{info, err}
+		im.lstatBytes += len(p)
+	}
+	return info, err
+}
+
+type resolveKey struct {
+	p      string
+	follow bool
+}
+
+type resolution struct {
+	n    node
+	real string
+	err  error
+}
+
+// maxResolved bounds the answers an image remembers.
+const maxResolved = 4096
 
 func newImage(ctx context.Context, fsys fs.FS) (*image, error) {
 	rl, ok := pathwalk.Rooted(fsys).(fs.ReadLinkFS)
 	if !ok {
 		return nil, errors.New("portable: the file system cannot report symlinks (it implements no fs.ReadLinkFS)")
 	}
-	return &image{fsys: rl, ctx: ctx}, nil
+	return &image{fsys: rl, ctx: ctx, resolved: map[resolveKey]resolution{}, lstats: map[string]lstatResult{}}, nil
 }
 
 // node is a path with no symlink in it and what Lstat says of it.
@@ -51,7 +98,7 @@ func (w walker) Child(dir node, name string) (node, error) {
 	if dir.name != "." {
 		p = dir.name + "/" + name
 	}
-	info, err := w.im.fsys.Lstat(p)
+	info, err := w.im.lstat(p)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -75,11 +122,22 @@ func (w walker) Link(n node) (string, bool, error) {
 // resolve looks p up, following symlinks (the last one too when follow),
 // and returns its node and its path with every symlink resolved.
 func (im *image) resolve(p string, follow bool) (node, string, error) {
+	key := resolveKey{p, follow}
+	if r, ok := im.resolved[key]; ok {
+		return r.n, r.real, r.err
+	}
+	if im.resolved == nil {
+		im.resolved, im.lstats = map[resolveKey]resolution{}, map[string]lstatResult{}
+	}
 	root, err := im.fsys.Lstat(".")
 	if err != nil {
 		return node{}, "", err
 	}
-	return pathwalk.Resolve[node](walker{im}, node{".", root}, "lookup", p, follow)
+	n, real, err := pathwalk.Resolve[node](walker{im}, node{".", root}, "lookup", p, follow)
+	if im.ctx.Err() == nil && len(im.resolved) < maxResolved {
+		im.resolved[key] = resolution{n, real, err}
+	}
+	return n, real, err
 }
 
 // stat is resolve with the last symlink followed.
@@ -132,7 +190,7 @@ func (e errTooLarge) Error() string {
 // readFile reads the regular file at p (symlinks followed), at most
 // MaxFile bytes: a larger file is an errTooLarge with its size.
 func (im *image) readFile(p string) ([]byte, error) {
-	info, _, err := im.stat(p)
+	info, real, err := im.stat(p)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +200,9 @@ func (im *image) readFile(p string) ([]byte, error) {
 	if info.Size() > MaxFile {
 		return nil, errTooLarge{info.Size()}
 	}
-	f, err := im.fsys.Open(strings.TrimPrefix(path.Clean("/"+p), "/"))
+	// The resolved path, which holds no symlink: opening it walks no
+	// link chain again.
+	f, err := im.fsys.Open(strings.TrimPrefix(path.Clean("/"+real), "/"))
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,8 @@ type Unit struct {
 	Name string `json:"name"`
 	// Path is where portabled finds it, in its search path.
 	Path string `json:"path"`
+	// Image is the extension image it comes from; "" for the image itself.
+	Image string `json:"image,omitempty"`
 	// Attached says whether portabled attaches it (for every version
 	// modelled; a unit attached by one version only has an ignored
 	// problem for the other).
@@ -117,15 +119,26 @@ type MountPoint struct {
 
 // Report is what Check found.
 type Report struct {
+	// Kind is the kind checked: "portable", "sysext" or "confext".
+	Kind string `json:"kind"`
 	// Name is the image name derived from the file name ("" when no
-	// file name was given).
+	// file name was given): for an extension, the name its release file
+	// must carry.
 	Name    string   `json:"name"`
 	Matches []string `json:"matches"`
 	Profile string   `json:"profile"`
 	// OSReleasePath is where portabled found os-release, "" if nowhere.
 	OSReleasePath string            `json:"osReleasePath"`
 	OSRelease     map[string]string `json:"osRelease"`
-	Units         []Unit            `json:"units"`
+	// ExtensionReleasePath and ExtensionRelease are an extension's release
+	// file, as the newest modelled version finds it ("" and nil for a
+	// portable image, or when there is none).
+	ExtensionReleasePath string            `json:"extensionReleasePath,omitempty"`
+	ExtensionRelease     map[string]string `json:"extensionRelease,omitempty"`
+	// Extensions are the extensions a portable image was checked with
+	// (Options.Extensions), as the newest modelled version finds them.
+	Extensions []ExtensionInfo `json:"extensions,omitempty"`
+	Units      []Unit          `json:"units"`
 	// MountPoints are the paths the attached services need in the image.
 	MountPoints []MountPoint `json:"mountPoints"`
 	Problems    []Problem    `json:"problems"`
@@ -169,6 +182,15 @@ func (r *Report) Worst(s Severity) []Problem {
 		}
 	}
 	return out
+}
+
+// Add records problems found outside Check (such as VerityProblems'),
+// each once, and keeps the problems ordered by severity.
+func (r *Report) Add(ps ...Problem) {
+	for _, p := range ps {
+		r.add(p)
+	}
+	r.sortProblems()
 }
 
 // add records a problem unless the same one is there already (a fixed

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mkportable/mkportable/internal/atomicfile"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,9 +37,9 @@ func writeAndHang(name string, named bool) {
 			}
 		}
 	}}
-	create := createOutput
+	create := atomicfile.Create
 	if named {
-		create = createNamed
+		create = atomicfile.CreateNamed
 	}
 	writeFile(context.Background(), name, tree, opts, create)
 }

@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"path"
 	"sync/atomic"
+
+	"github.com/mkportable/mkportable/internal/atomicfile"
 )
 
 // Write writes the image of t to dst, starting at offset 0, and returns what
@@ -55,32 +57,22 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 // file left by a killed process is removed by the next WriteFile of the
 // same name.
 func WriteFile(ctx context.Context, name string, t *Tree, opts Options) (*Stats, error) {
-	return writeFile(ctx, name, t, opts, createOutput)
+	return writeFile(ctx, name, t, opts, atomicfile.Create)
 }
 
 // writeFile is WriteFile with the way the output is created as a
 // parameter, so tests can exercise the named-file fallback.
-func writeFile(ctx context.Context, name string, t *Tree, opts Options, create func(string) (*output, error)) (*Stats, error) {
-	removeStaleTemps(name)
+func writeFile(ctx context.Context, name string, t *Tree, opts Options, create func(string) (*atomicfile.File, error)) (*Stats, error) {
 	out, err := create(name)
 	if err != nil {
 		return nil, fmt.Errorf("create image: %w", err)
 	}
-	stats, err := Write(ctx, out.f, t, opts)
-	if err == nil {
-		err = out.f.Chmod(0o644)
-	}
-	if err == nil {
-		err = out.f.Sync()
-	}
-	if err == nil {
-		err = out.commit()
-	}
-	if cerr := out.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close image: %w", cerr)
-	}
+	defer out.Abort()
+	stats, err := Write(ctx, out, t, opts)
 	if err != nil {
-		out.abort()
+		return nil, err
+	}
+	if err := out.Commit(); err != nil {
 		return nil, err
 	}
 	return stats, nil

@@ -12,18 +12,22 @@ import (
 	"time"
 
 	"github.com/mkportable/mkportable/builder"
+	"github.com/mkportable/mkportable/inspect"
 	"github.com/mkportable/mkportable/portable"
 	"github.com/mkportable/mkportable/squashfs"
 )
 
 const buildSynopsis = `build [SPEC.json] -o DIR [flags]
 
-Builds DIR/NAME_VERSION.raw, a systemd portable service image, from a JSON
-spec, from flags, or from both (flags override the spec), creating DIR if
-need be. Every input is checked first, then the laid-out image as
-'mkportable inspect' checks one: what portabled refuses or what makes a
-service fail is an error, what it ignores and notes are printed. A failed
-or killed build leaves nothing behind.`
+Builds DIR/NAME_VERSION.raw, a systemd portable service image (or, with
+--kind, a system or configuration extension), from a JSON spec, from flags,
+or from both (flags override the spec), creating DIR if need be. Every input
+is checked first, then the laid-out image as 'mkportable inspect' checks
+one: what systemd refuses or what makes a service fail is an error, what it
+ignores and notes are printed. --verity writes NAME_VERSION.verity and
+NAME_VERSION.roothash beside the image, --sign-key and --cert also
+NAME_VERSION.roothash.p7s; --format ddi writes them all into one GPT disk
+image instead. A failed or killed build leaves nothing behind.`
 
 // buildResult is build's --json output.
 type buildResult struct {
@@ -38,6 +42,18 @@ type buildResult struct {
 	Created  []string                    `json:"created"`
 	Problems []portable.Problem          `json:"problems"`
 	Outcome  map[string]portable.Outcome `json:"outcome"`
+	// Kind, Format and Architecture are what was built.
+	Kind         string `json:"kind"`
+	Format       string `json:"format"`
+	Architecture string `json:"architecture"`
+	// RootHash is the dm-verity root hash; "" without verity.
+	RootHash string `json:"rootHash"`
+	// Outputs are every file written, the image last; Removed, the stale
+	// sidecars of an earlier build that this one removed.
+	Outputs []builder.Output `json:"outputs"`
+	Removed []string         `json:"removed"`
+	// Partitions are a DDI's.
+	Partitions []inspect.Partition `json:"partitions,omitempty"`
 }
 
 func nonNil[T any](s []T) []T {
@@ -76,6 +92,12 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	compression := fs.String("compression", "", "xz (default), gzip, zstd, lz4 or none")
 	blockSize := fs.String("block-size", "", "squashfs block size (default 1M)")
 	jobs := fs.Int("jobs", 0, "compression workers (default: all cores)")
+	kind := fs.String("kind", "", "what to build: portable (default), sysext or confext")
+	arch := fs.String("architecture", "", "systemd's name of the image's architecture: x86-64, arm64... (default: this machine's)")
+	format := fs.String("format", "", "raw (default: the squashfs) or ddi (a GPT disk image with verity partitions)")
+	verityFlag := fs.Bool("verity", false, "write NAME_VERSION.verity and NAME_VERSION.roothash beside the image")
+	signKey := fs.String("sign-key", "", "sign the root hash with this PEM private `KEY` (implies --verity; needs --cert)")
+	cert := fs.String("cert", "", "the PEM `CERT`ificate of --sign-key")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	cacheDir := cacheFlag(fs)
 	pos, err := parseArgs(fs, args)
@@ -114,6 +136,12 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	set(&spec.Compression, *compression)
 	set(&spec.BlockSize, *blockSize)
 	set(&spec.Profile, *profile)
+	set(&spec.Kind, *kind)
+	set(&spec.Architecture, *arch)
+	set(&spec.Format, *format)
+	set(&spec.SignKey, *signKey)
+	set(&spec.Cert, *cert)
+	spec.Verity = spec.Verity || *verityFlag
 	spec.HostContents = spec.HostContents || *hostContents
 	spec.SubstituteAll = spec.SubstituteAll || *substituteAll
 	if len(matches) > 0 {
@@ -167,13 +195,27 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(buildResult{Path: res.Path, Size: res.Size, SHA256: res.SHA256, Name: spec.Name, Version: spec.Version,
-			Inputs: nonNil(res.Inputs), Created: nonNil(res.Created), Problems: res.Report.Problems, Outcome: res.Report.Outcomes()}); err != nil {
+			Inputs: nonNil(res.Inputs), Created: nonNil(res.Created), Problems: res.Report.Problems, Outcome: res.Report.Outcomes(),
+			Kind: res.Kind, Format: res.Format, Architecture: res.Architecture, RootHash: res.RootHash,
+			Outputs: res.Outputs, Removed: nonNil(res.Removed), Partitions: inspect.Partitions(res.Disk)}); err != nil {
 			return fail(1, err)
 		}
 		return 0
 	}
-	fmt.Fprintf(stdout, "%s\n  size   %d bytes (%s)\n  sha256 %s\n  %d files, %.1fs\n",
-		res.Path, res.Size, humanBytes(res.Size), res.SHA256, res.Stats.Files, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "%s\n  %s %s, %s\n  size   %d bytes (%s)\n  sha256 %s\n  %d files, %.1fs\n",
+		res.Path, res.Kind, res.Format, res.Architecture, res.Size, humanBytes(res.Size), res.SHA256, res.Stats.Files, time.Since(start).Seconds())
+	if res.RootHash != "" {
+		fmt.Fprintf(stdout, "  verity root hash %s\n", res.RootHash)
+	}
+	for _, o := range res.Outputs[:len(res.Outputs)-1] {
+		fmt.Fprintf(stdout, "  %-9s %s (%d bytes, sha256 %s)\n", o.Role, o.Path, o.Size, o.SHA256)
+	}
+	for _, p := range inspect.Partitions(res.Disk) {
+		fmt.Fprintf(stdout, "  partition %d %-24s %s, %d bytes at %d\n", p.Number, p.Type, p.UUID, p.Size, p.Offset)
+	}
+	for _, r := range res.Removed {
+		fmt.Fprintf(stdout, "  removed the stale %s\n", r)
+	}
 	if len(res.Created) > 0 {
 		fmt.Fprintf(stdout, "  created empty, as the services need them: %s\n", strings.Join(res.Created, " "))
 	}

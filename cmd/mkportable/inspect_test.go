@@ -53,7 +53,13 @@ func TestInspectJSON(t *testing.T) {
 	for k := range got {
 		keys = append(keys, k)
 	}
-	require.ElementsMatch(t, []string{"image", "name", "matches", "profile", "osReleasePath", "osRelease", "units", "problems", "outcome"}, keys)
+	require.ElementsMatch(t, []string{"image", "name", "matches", "profile", "osReleasePath", "osRelease", "units", "problems", "outcome",
+		// issue 11: added fields
+		"kind", "format", "size", "partitions", "verity", "extensionReleasePath", "extensionRelease", "extensions"}, keys)
+	require.Equal(t, "portable", got["kind"])
+	require.Equal(t, "squashfs", got["format"])
+	require.Equal(t, []any{}, got["partitions"])
+	require.Equal(t, map[string]any{"source": "none", "signed": false, "treeMatches": nil, "signatureVerified": nil}, got["verity"])
 	require.Equal(t, img, got["image"])
 	require.Equal(t, "web-server", got["name"])
 	require.Equal(t, []any{"web-server"}, got["matches"])

@@ -1,6 +1,6 @@
 //go:build linux
 
-package squashfs
+package atomicfile
 
 import (
 	"errors"
@@ -11,21 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// createOutput opens an unnamed O_TMPFILE in name's directory, linked into
-// place by commit; without O_TMPFILE (some file systems lack it) a named
-// temporary file.
-func createOutput(name string) (*output, error) {
-	out, err := createTmpfile(name)
-	if err == nil {
-		return out, nil
-	}
-	if !errors.Is(err, errNoTmpfile) {
-		return nil, err
-	}
-	return createNamed(name)
-}
-
-func createTmpfile(name string) (*output, error) {
+// createTmpfile opens an unnamed O_TMPFILE in name's directory, linked
+// into place by commit; errNoTmpfile where the file system lacks them.
+func createTmpfile(name string) (*File, error) {
 	dir := filepath.Dir(name)
 	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	switch {
@@ -35,9 +23,10 @@ func createTmpfile(name string) (*output, error) {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), name)
-	return &output{
-		f:      f,
-		commit: func() error { return wrapCommit("link image", linkTmpfile(f, name)) },
+	return &File{
+		File:   f,
+		name:   name,
+		commit: func() error { return linkTmpfile(f, name) },
 		abort:  func() {}, // an unnamed file vanishes when closed
 	}, nil
 }
