@@ -517,8 +517,7 @@ func osRelease(s Spec) ([]byte, error) {
 	if pretty == "" {
 		pretty = s.Name + " " + s.Version
 	}
-	type field struct{ key, value, input string }
-	fields := []field{
+	fields := []releaseField{
 		{"ID", strings.ToLower(s.Name), "name"},
 		{"PRETTY_NAME", pretty, "description"},
 		{"VERSION_ID", s.Version, "version"},
@@ -528,30 +527,49 @@ func osRelease(s Spec) ([]byte, error) {
 		{"PORTABLE_PREFIXES", s.Name, "name"},
 	}
 	if len(s.Matches) > 0 {
-		fields[len(fields)-1] = field{"PORTABLE_PREFIXES", strings.Join(s.Matches, " "), "matches"}
+		fields[len(fields)-1] = releaseField{"PORTABLE_PREFIXES", strings.Join(s.Matches, " "), "matches"}
 	}
 	if s.Homepage != "" {
-		fields = append(fields, field{"HOME_URL", s.Homepage, "homepage"})
+		fields = append(fields, releaseField{"HOME_URL", s.Homepage, "homepage"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
-		if i := slices.IndexFunc(fields, func(f field) bool { return f.key == k }); i >= 0 {
-			fields[i] = field{k, s.OSRelease[k], "osRelease"}
+		if i := slices.IndexFunc(fields, func(f releaseField) bool { return f.key == k }); i >= 0 {
+			fields[i] = releaseField{k, s.OSRelease[k], "osRelease"}
 		} else {
-			fields = append(fields, field{k, s.OSRelease[k], "osRelease"})
+			fields = append(fields, releaseField{k, s.OSRelease[k], "osRelease"})
 		}
 	}
-	var errs []error
 	kv := make([][2]string, len(fields))
 	for i, f := range fields {
-		if err := portable.CheckOSReleaseField(f.key, f.value); err != nil {
-			errs = append(errs, &CheckError{f.input, err.Error()})
-		}
 		kv[i] = [2]string{f.key, f.value}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := checkReleaseFields(fields); err != nil {
+		return nil, err
 	}
 	return portable.FormatOSRelease(kv)
+}
+
+// releaseField is a field of a release file and the spec input its value
+// came from.
+type releaseField struct{ key, value, input string }
+
+// checkReleaseFields checks every release file field with
+// portable.CheckOSReleaseField and returns one error per spec input and
+// value: a description that fills PRETTY_NAME and PORTABLE_PRETTY_NAME is
+// one mistake, reported once.
+func checkReleaseFields(fields []releaseField) error {
+	var errs []error
+	reported := make(map[[2]string]bool)
+	for _, f := range fields {
+		if reported[[2]string{f.input, f.value}] {
+			continue
+		}
+		if err := portable.CheckOSReleaseField(f.key, f.value); err != nil {
+			reported[[2]string{f.input, f.value}] = true
+			errs = append(errs, &CheckError{f.input, err.Error()})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // extensionRelease returns the release file of an extension image, in a
@@ -568,29 +586,24 @@ func extensionRelease(s Spec, set settings) ([]byte, error) {
 	if set.kind == portable.KindConfext {
 		prefix = "CONFEXT_"
 	}
-	type field struct{ key, value, input string }
-	fields := []field{{"ID", "_any", "kind"}}
+	fields := []releaseField{{"ID", "_any", "kind"}}
 	if set.kind == portable.KindSysext {
-		fields = append(fields, field{"ARCHITECTURE", set.arch, "architecture"})
+		fields = append(fields, releaseField{"ARCHITECTURE", set.arch, "architecture"})
 	}
-	fields = append(fields, field{prefix + "ID", s.Name, "name"}, field{prefix + "VERSION_ID", s.Version, "version"})
+	fields = append(fields, releaseField{prefix + "ID", s.Name, "name"}, releaseField{prefix + "VERSION_ID", s.Version, "version"})
 	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
-		if i := slices.IndexFunc(fields, func(f field) bool { return f.key == k }); i >= 0 {
-			fields[i] = field{k, s.OSRelease[k], "osRelease"}
+		if i := slices.IndexFunc(fields, func(f releaseField) bool { return f.key == k }); i >= 0 {
+			fields[i] = releaseField{k, s.OSRelease[k], "osRelease"}
 		} else {
-			fields = append(fields, field{k, s.OSRelease[k], "osRelease"})
+			fields = append(fields, releaseField{k, s.OSRelease[k], "osRelease"})
 		}
 	}
-	var errs []error
 	kv := make([][2]string, len(fields))
 	for i, f := range fields {
-		if err := portable.CheckOSReleaseField(f.key, f.value); err != nil {
-			errs = append(errs, &CheckError{f.input, err.Error()})
-		}
 		kv[i] = [2]string{f.key, f.value}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := checkReleaseFields(fields); err != nil {
+		return nil, err
 	}
 	return portable.FormatOSRelease(kv)
 }
