@@ -58,8 +58,10 @@ test: deps
 # corpus (e2e/corpus_test.go), and `mkportable inspect` must predict each
 # verdict; the verdicts go to .cache/e2e/verdicts.json. The guests are
 # built from Debian packages by scripts/e2e/build-guest.sh and cached in
-# .cache/e2e under the script's hash.
+# .cache/e2e under the script's hash. The example built by nix-build
+# (make nix-check, run first if its image is missing) is attached too.
 e2e:
+	test -f .cache/nix/web-server_20220227.raw || $(MAKE) nix-check
 	MKPORTABLE_E2E=1 $(GO) test -count=1 -v -timeout 45m ./e2e
 
 # What can be checked of flake.nix without nixpkgs: parsing, the pure spec

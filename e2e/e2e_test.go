@@ -74,6 +74,7 @@ func TestPortabled(t *testing.T) {
 
 	data := t.TempDir()
 	buildExample(t, root, data)
+	copyNixExample(t, root, data)
 	script, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "guest-test.sh"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(data, "run.sh"), script, 0o755))
@@ -139,7 +140,7 @@ func TestPortabled(t *testing.T) {
 	logf("verdicts written to %s", path)
 
 	for i, run := range runs {
-		for _, step := range []string{"attach", "reattach", "detach"} {
+		for _, step := range []string{"attach", "reattach", "detach", "nix"} {
 			got, ok := run.Steps[step]
 			if !ok || !strings.HasPrefix(got, "PASS") {
 				t.Errorf("%s: the example's %s: %q", guests[i].release, step, got)
@@ -366,6 +367,18 @@ func shortMessage(m string) string {
 	m = corpusPath.ReplaceAllString(m, "")
 	m = strings.Replace(m, " LoadState=loaded", "", 1)
 	return strings.TrimPrefix(m, "AttachImage failed: ")
+}
+
+// copyNixExample copies the example image that `make nix-check` built
+// with nix-build through lib.portableService into dir/nix, for the guests
+// to attach (issue 14). `make e2e` runs nix/check.sh first when the image
+// is missing.
+func copyNixExample(t *testing.T, root, dir string) {
+	src := filepath.Join(root, ".cache", "nix", "web-server_20220227.raw")
+	b, err := os.ReadFile(src)
+	require.NoError(t, err, "the Nix-built example: run make nix-check (make e2e does when it is missing)")
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "nix"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nix", "web-server_20220227.raw"), b, 0o644))
 }
 
 // buildExample writes the example image twice into dir: v1, and v2 with

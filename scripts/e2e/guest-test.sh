@@ -5,7 +5,7 @@
 #   E2E-BEGIN systemd N (VERSION)          first line
 #   E2E-CORPUS KEY                         the hash of the corpus on the data disk
 #   E2E-PROFILE NAME LINE                  each line of each portable profile
-#   E2E-RESULT STEP PASS|FAIL DETAIL       the example's attach/upgrade/detach
+#   E2E-RESULT STEP PASS|FAIL DETAIL       the example's attach/upgrade/detach, the Nix-built one's
 #   E2E-ATTACH ROW rc=N UNITS              a corpus image's attach and the units it attached
 #   E2E-UNIT ROW UNIT Key=Value...         a started unit's state once settled
 #   E2E-JOURNAL ROW UNIT LINE              the first error the journal has for it
@@ -84,6 +84,20 @@ if systemctl cat web-server.service >/dev/null 2>&1 || [ "$(systemctl is-active 
 	result detach FAIL "web-server.service is still there"
 else
 	result detach PASS "web-server.service is gone"
+fi
+
+# The same example built by nix-build through lib.portableService (make
+# nix-check): attached, asked and detached like the one above.
+step nix
+portablectl attach --now ./nix/web-server_20220227.raw 2>&1 | indent
+state=$(systemctl is-active web-server.service)
+answer=$(ask)
+portablectl detach --now ./nix/web-server_20220227.raw 2>&1 | indent
+if [ "$state" = active ] && [ "$answer" = "PORTABLE=web-server_20220227.raw" ] &&
+	! systemctl cat web-server.service >/dev/null 2>&1; then
+	result nix PASS "is-active=$state answer=$answer, detached"
+else
+	result nix FAIL "is-active=$state answer=${answer:-none}"
 fi
 
 # The differential corpus. Each corpus/NN-ROW/ holds one image and an
