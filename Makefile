@@ -77,20 +77,21 @@ test-short:
 # disk images of kilobytes: minimizing each new one byte by byte for the
 # default minute would take the whole run.
 FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./squashfs:FuzzWrite ./squashfs:FuzzReader \
+	./internal/lzma:FuzzEncode ./internal/lzma:FuzzDecoder \
+	./internal/xz:FuzzDecode ./internal/xz:FuzzX86 \
+	./unit:FuzzParse ./unit:FuzzSubstitute \
+	./portable:FuzzOSRelease ./portable:FuzzCheck ./portable:FuzzExtensions \
+	./inspect:FuzzInspect ./verity:FuzzVerify ./pkcs7:FuzzVerify \
+	./internal/gpt:FuzzRead ./ddi:FuzzRead
 fuzz:
-	$(GO) test ./squashfs -run '^$$' -fuzz FuzzWrite -fuzztime $(FUZZTIME)
-	$(GO) test ./squashfs -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/lzma -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/xz -run '^$$' -fuzz FuzzX86 -fuzztime $(FUZZTIME)
-	$(GO) test ./unit -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
-	$(GO) test ./unit -run '^$$' -fuzz FuzzSubstitute -fuzztime $(FUZZTIME)
-	$(GO) test ./verity -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
-	$(GO) test ./pkcs7 -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/gpt -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME)
-	$(GO) test ./ddi -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
-	$(GO) test ./portable -run '^$$' -fuzz FuzzOSRelease -fuzztime $(FUZZTIME)
-	$(GO) test ./portable -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME)
+	set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		extra=; [ "$$pkg" != ./ddi ] || extra="-fuzzminimizetime 5s"; \
+		echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$extra; \
+	done
 
 # mkportable against mksquashfs and unsquashfs on every corpus a fresh
 # machine can make (scripts/bench.sh: BENCH=full adds a Debian root, an npm
