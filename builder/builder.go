@@ -532,35 +532,31 @@ func osRelease(s Spec) ([]byte, error) {
 	if s.Homepage != "" {
 		fields = append(fields, releaseField{"HOME_URL", s.Homepage, "homepage"})
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
-		if i := slices.IndexFunc(fields, func(f releaseField) bool { return f.key == k }); i >= 0 {
-			fields[i] = releaseField{k, s.OSRelease[k], "osRelease"}
-		} else {
-			fields = append(fields, releaseField{k, s.OSRelease[k], "osRelease"})
-		}
-	}
-	kv := make([][2]string, len(fields))
-	for i, f := range fields {
-		kv[i] = [2]string{f.key, f.value}
-	}
-	if err := checkReleaseFields(fields); err != nil {
-		return nil, err
-	}
-	return portable.FormatOSRelease(kv)
+	return releaseFile(fields, s.OSRelease)
 }
 
 // releaseField is a field of a release file and the spec input its value
 // came from.
 type releaseField struct{ key, value, input string }
 
-// checkReleaseFields checks every release file field with
-// portable.CheckOSReleaseField and returns one error per spec input and
-// value: a description that fills PRETTY_NAME and PORTABLE_PRETTY_NAME is
-// one mistake, reported once.
-func checkReleaseFields(fields []releaseField) error {
+// releaseFile returns fields as a release file, after the spec's
+// osRelease fields, sorted, override those of the same name or follow.
+// Every value is checked (portable.CheckOSReleaseField), with one error
+// per spec input and value: a description that fills PRETTY_NAME and
+// PORTABLE_PRETTY_NAME is one mistake, reported once.
+func releaseFile(fields []releaseField, overrides map[string]string) ([]byte, error) {
+	for _, k := range slices.Sorted(maps.Keys(overrides)) {
+		if i := slices.IndexFunc(fields, func(f releaseField) bool { return f.key == k }); i >= 0 {
+			fields[i] = releaseField{k, overrides[k], "osRelease"}
+		} else {
+			fields = append(fields, releaseField{k, overrides[k], "osRelease"})
+		}
+	}
 	var errs []error
 	reported := make(map[[2]string]bool)
-	for _, f := range fields {
+	kv := make([][2]string, len(fields))
+	for i, f := range fields {
+		kv[i] = [2]string{f.key, f.value}
 		if reported[[2]string{f.input, f.value}] {
 			continue
 		}
@@ -569,7 +565,10 @@ func checkReleaseFields(fields []releaseField) error {
 			errs = append(errs, &CheckError{f.input, err.Error()})
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return portable.FormatOSRelease(kv)
 }
 
 // extensionRelease returns the release file of an extension image, in a
@@ -591,19 +590,5 @@ func extensionRelease(s Spec, set settings) ([]byte, error) {
 		fields = append(fields, releaseField{"ARCHITECTURE", set.arch, "architecture"})
 	}
 	fields = append(fields, releaseField{prefix + "ID", s.Name, "name"}, releaseField{prefix + "VERSION_ID", s.Version, "version"})
-	for _, k := range slices.Sorted(maps.Keys(s.OSRelease)) {
-		if i := slices.IndexFunc(fields, func(f releaseField) bool { return f.key == k }); i >= 0 {
-			fields[i] = releaseField{k, s.OSRelease[k], "osRelease"}
-		} else {
-			fields = append(fields, releaseField{k, s.OSRelease[k], "osRelease"})
-		}
-	}
-	kv := make([][2]string, len(fields))
-	for i, f := range fields {
-		kv[i] = [2]string{f.key, f.value}
-	}
-	if err := checkReleaseFields(fields); err != nil {
-		return nil, err
-	}
-	return portable.FormatOSRelease(kv)
+	return releaseFile(fields, s.OSRelease)
 }

@@ -2,12 +2,11 @@ package builder
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 	"slices"
 
 	"github.com/mkportable/mkportable/ddi"
+	"github.com/mkportable/mkportable/internal/boundedfile"
 	"github.com/mkportable/mkportable/pkcs7"
 	"github.com/mkportable/mkportable/portable"
 )
@@ -69,11 +68,11 @@ func (s Spec) settings() (settings, []error) {
 
 // signer reads the spec's key and certificate.
 func (s Spec) signer() (*pkcs7.Signer, error) {
-	key, err := readBounded(s.SignKey, pkcs7.MaxPEMSize)
+	key, err := boundedfile.Read(s.SignKey, pkcs7.MaxPEMSize)
 	if err != nil {
 		return nil, &CheckError{"signKey", err.Error()}
 	}
-	cert, err := readBounded(s.Cert, pkcs7.MaxPEMSize)
+	cert, err := boundedfile.Read(s.Cert, pkcs7.MaxPEMSize)
 	if err != nil {
 		return nil, &CheckError{"cert", err.Error()}
 	}
@@ -82,21 +81,4 @@ func (s Spec) signer() (*pkcs7.Signer, error) {
 		return nil, &CheckError{"signKey " + s.SignKey + ", cert " + s.Cert, err.Error()}
 	}
 	return signer, nil
-}
-
-// readBounded reads a file of at most limit bytes.
-func readBounded(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a key or certificate", name, limit)
-	}
-	return data, nil
 }

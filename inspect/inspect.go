@@ -19,6 +19,7 @@ import (
 	"os"
 
 	"github.com/mkportable/mkportable/ddi"
+	"github.com/mkportable/mkportable/internal/boundedfile"
 	"github.com/mkportable/mkportable/pkcs7"
 	"github.com/mkportable/mkportable/portable"
 	"github.com/mkportable/mkportable/squashfs"
@@ -229,7 +230,7 @@ func (o *opened) openSquashfs(ctx context.Context, path string, cert *x509.Certi
 	if !o.state.RootHashFile {
 		return nil
 	}
-	text, err := readBounded(side.RootHash, maxRootHashFile)
+	text, err := boundedfile.Read(side.RootHash, maxRootHashFile)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,7 @@ func (o *opened) openSquashfs(ctx context.Context, path string, cert *x509.Certi
 		}
 	}
 	if o.state.SignatureFile && cert != nil {
-		sig, err := readBounded(side.Signature, pkcs7.MaxSignatureSize)
+		sig, err := boundedfile.Read(side.Signature, pkcs7.MaxSignatureSize)
 		if err != nil {
 			return err
 		}
@@ -364,27 +365,10 @@ func (o *opened) signatureResult(err error) {
 	}
 }
 
-// readBounded reads a file of at most limit bytes.
-func readBounded(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
-	}
-	return data, nil
-}
-
 // ParseCertificate reads a PEM or DER certificate file, as systemd reads
 // /etc/verity.d/*.crt.
 func ParseCertificate(name string) (*x509.Certificate, error) {
-	data, err := readBounded(name, pkcs7.MaxPEMSize)
+	data, err := boundedfile.Read(name, pkcs7.MaxPEMSize)
 	if err != nil {
 		return nil, err
 	}
