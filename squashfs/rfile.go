@@ -312,19 +312,26 @@ func (f *rfile) ReadDir(n int) ([]fs.DirEntry, error) {
 		}
 		f.dir, f.listed = ents, true
 	}
+	return nextDirEntries(&f.dir, n)
+}
+
+// nextDirEntries returns the next n entries of *rest as fs.ReadDirFile's
+// ReadDir does (all of them, never nil, for n <= 0; io.EOF at the end
+// for n > 0) and removes them from *rest.
+func nextDirEntries(rest *[]fs.DirEntry, n int) ([]fs.DirEntry, error) {
 	if n <= 0 {
-		out := f.dir
-		f.dir = nil
+		out := *rest
+		*rest = nil
 		if out == nil {
 			out = []fs.DirEntry{}
 		}
 		return out, nil
 	}
-	if len(f.dir) == 0 {
+	if len(*rest) == 0 {
 		return nil, io.EOF
 	}
-	n = min(n, len(f.dir))
-	out := f.dir[:n]
-	f.dir = f.dir[n:]
+	n = min(n, len(*rest))
+	out := (*rest)[:n]
+	*rest = (*rest)[n:]
 	return out, nil
 }

@@ -133,18 +133,7 @@ func (f *treeFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	if !f.read {
 		f.dir, f.read = dirEntries(f.info.n), true
 	}
-	if n <= 0 {
-		out := f.dir
-		f.dir = nil
-		return out, nil
-	}
-	if len(f.dir) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(f.dir))
-	out := f.dir[:n]
-	f.dir = f.dir[n:]
-	return out, nil
+	return nextDirEntries(&f.dir, n)
 }
 
 // nodeInfo is the fs.FileInfo of a tree node.
