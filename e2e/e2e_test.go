@@ -75,6 +75,7 @@ func TestPortabled(t *testing.T) {
 	data := t.TempDir()
 	buildExample(t, root, data)
 	copyNixExample(t, root, data)
+	buildHTTPBin(t, data, busybox, httpbin)
 	script, err := os.ReadFile(filepath.Join(root, "scripts", "e2e", "guest-test.sh"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(data, "run.sh"), script, 0o755))
@@ -140,7 +141,7 @@ func TestPortabled(t *testing.T) {
 	logf("verdicts written to %s", path)
 
 	for i, run := range runs {
-		for _, step := range []string{"attach", "reattach", "detach", "nix"} {
+		for _, step := range []string{"attach", "reattach", "detach", "nix", "httpbin"} {
 			got, ok := run.Steps[step]
 			if !ok || !strings.HasPrefix(got, "PASS") {
 				t.Errorf("%s: the example's %s: %q", guests[i].release, step, got)
@@ -379,6 +380,30 @@ func copyNixExample(t *testing.T, root, dir string) {
 	require.NoError(t, err, "the Nix-built example: run make nix-check (make e2e does when it is missing)")
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "nix"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nix", "web-server_20220227.raw"), b, 0o644))
+}
+
+// buildHTTPBin writes dir/httpbin/httpbin_2.26.0.raw with mkportable
+// build (package builder): go-httpbin as issue 9 found it, a dynamic user
+// whose StateDirectory= its ExecStartPre= writes to, and no directory
+// added by hand: the builder must make /var/lib/httpbin, which systemd 252
+// needs to exist in a read-only image (226/NAMESPACE otherwise).
+func buildHTTPBin(t *testing.T, dir, busybox, httpbin string) {
+	units := t.TempDir()
+	unitFile := filepath.Join(units, "httpbin.service")
+	require.NoError(t, os.WriteFile(unitFile, []byte(service("/usr/bin/go-httpbin -host 127.0.0.1 -port 8080",
+		"DynamicUser=yes", "StateDirectory=httpbin", "ExecStartPre=/usr/bin/busybox touch /var/lib/httpbin/started")), 0o644))
+	spec := builder.Spec{
+		Name: "httpbin", Version: "2.26.0", HostContents: true,
+		Units: []string{unitFile},
+		Contents: []builder.Content{
+			{Source: httpbin, Target: "/usr/bin/go-httpbin"},
+			{Source: busybox, Target: "/usr/bin/busybox"},
+		},
+	}
+	out := filepath.Join(dir, "httpbin")
+	res, err := builder.Build(context.Background(), spec, out, builder.Options{})
+	require.NoError(t, err)
+	require.Contains(t, res.Created, "/var/lib/httpbin", "the builder made the state directory")
 }
 
 // buildExample writes the example image twice into dir: v1, and v2 with

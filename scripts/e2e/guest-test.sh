@@ -100,6 +100,26 @@ else
 	result nix FAIL "is-active=$state answer=${answer:-none}"
 fi
 
+# go-httpbin built by mkportable build with DynamicUser=yes and
+# StateDirectory=, no directory added by hand (issue 9): it must answer.
+step httpbin
+portablectl attach --now ./httpbin/httpbin_2.26.0.raw 2>&1 | indent
+answer=
+for _ in $(seq 60); do
+	if answer=$(curl -sf http://127.0.0.1:8080/get); then break; fi
+	answer=
+	sleep 0.5
+done
+state=$(systemctl is-active httpbin.service)
+started=$(systemctl show -p ActiveEnterTimestamp --value httpbin.service)
+portablectl detach --now ./httpbin/httpbin_2.26.0.raw 2>&1 | indent
+if [ "$state" = active ] && [ -n "$answer" ]; then
+	result httpbin PASS "is-active=$state since $started, GET /get answered $(echo "$answer" | oneline | cut -c1-80)"
+else
+	result httpbin FAIL "is-active=$state answer=${answer:-none}"
+	journalctl --no-pager -u httpbin.service | tail -10 | indent
+fi
+
 # The differential corpus. Each corpus/NN-ROW/ holds one image and an
 # `args` file setting file, profile, matches, probe and batch. The rows of
 # one batch share no image file name, unit file name or probe URL, so they
