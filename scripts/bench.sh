@@ -15,9 +15,9 @@
 # Corpora are made once and kept under .cache/bench. Both tools get the
 # same block size, compressor and number of workers; each pair runs back
 # to back, so a ratio compares like with like on a noisy machine (the load
-# average is printed with each table). A reader line comes from
-# scripts/bench-reader.sh when that script exists: it is called with an
-# image and the tree it was made from, and prints table rows.
+# average is printed with each table). The reader rows read every file of
+# our image through squashfs.Reader (scripts/readall.go) against
+# `unsquashfs -d` extracting it.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,6 +36,8 @@ done
 
 go build -trimpath -o "$work/mkportable" ./cmd/mkportable
 ours=$work/mkportable
+go build -trimpath -o "$work/readall" scripts/readall.go
+readall=$work/readall
 
 want() { # want NAME: is corpus NAME part of this run?
 	local name=$1
@@ -101,10 +103,17 @@ pair() {
 	done
 }
 
-reader() { # reader IMAGE SRC: the reader's rows, when the hook exists
-	if [ -x scripts/bench-reader.sh ]; then
-		scripts/bench-reader.sh "$1" "$2" >>"$rows"
-	fi
+# reader KEY LABEL IMAGE: squashfs.Reader reading every file of IMAGE
+# (scripts/readall.go) against `unsquashfs -d` extracting it, interleaved.
+reader() {
+	local key=$1 label=$2 image=$3
+	for _ in $(seq "$rounds"); do
+		rm -rf "$work/extract"
+		measure "$key.unsquashfs" "" unsquashfs -d "$work/extract" -no-progress -processors "$jobs" "$image"
+		rm -rf "$work/extract"
+		measure "$key.readall" "" "$readall" "$image"
+	done
+	row "$label" "$key.unsquashfs" "$key.readall" 1.00 - -
 }
 
 echo "bench: $mode run, $jobs workers, $rounds round(s), $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -115,7 +124,7 @@ if want goroot; then
 	measure goroot.bcj "$work/goroot.bcj.sqfs" mksquashfs "$src" "$work/goroot.bcj.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp xz -Xbcj x86
 	row "GOROOT xz" goroot.theirs goroot.ours 0.80 1.00 -
 	row "GOROOT xz vs -Xbcj x86" goroot.bcj goroot.ours - 1.00 -
-	reader "$work/goroot.ours.sqfs" "$src"
+	reader goroot.read "GOROOT read (vs unsquashfs -d)" "$work/goroot.ours.sqfs"
 fi
 
 if want zstd; then
@@ -191,7 +200,7 @@ if want debian; then
 	measure debian.bcj "$work/debian.bcj.sqfs" mksquashfs "$cache/debian" "$work/debian.bcj.sqfs" -noappend -all-root -no-progress -quiet -processors "$jobs" -b 1M -comp xz -Xbcj x86
 	row "Debian root xz" debian.theirs debian.ours 0.80 1.00 -
 	row "Debian root vs -Xbcj x86" debian.bcj debian.ours - 1.00 -
-	reader "$work/debian.ours.sqfs" "$cache/debian"
+	reader debian.read "Debian read (vs unsquashfs -d)" "$work/debian.ours.sqfs"
 fi
 
 if want npm; then
