@@ -73,7 +73,8 @@ nix-check: deps
 test-short:
 	$(GO) test -short ./...
 
-# Each fuzz target for a while; FUZZTIME=10m for longer. ddi's inputs are
+# Each fuzz target for a while; FUZZTIME=30m for longer (-timeout 0: go
+# test's default 10 minutes would end a longer run). ddi's inputs are
 # disk images of kilobytes: minimizing each new one byte by byte for the
 # default minute would take the whole run.
 FUZZTIME ?= 60s
@@ -90,7 +91,7 @@ fuzz:
 		pkg=$${t%%:*}; name=$${t#*:}; \
 		extra=; [ "$$pkg" != ./ddi ] || extra="-fuzzminimizetime 5s"; \
 		echo "fuzz: $$pkg $$name for $(FUZZTIME)"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$extra; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -timeout 0 $$extra; \
 	done
 
 # mkportable against mksquashfs and unsquashfs on every corpus a fresh
