@@ -136,7 +136,7 @@ const readsPayload = `/usr/bin/busybox sh -c "/usr/bin/busybox md5sum /opt/paylo
 
 // prepareExtensions builds the cases' images into data/ext, with the case
 // list, the guest script and the test certificate (its key stays on the
-// host, in a temporary directory).
+// host, in .cache/e2e/ext-keys).
 func prepareExtensions(t *testing.T, root, data, busybox string) *extSet {
 	return prepareSomeExtensions(t, root, data, busybox, nil)
 }
@@ -146,9 +146,12 @@ func prepareExtensions(t *testing.T, root, data, busybox string) *extSet {
 func prepareSomeExtensions(t *testing.T, root, data, busybox string, only *regexp.Regexp) *extSet {
 	b := &extBuilder{t: t, dir: filepath.Join(data, "ext"), src: t.TempDir(), busybox: busybox, rh: map[string]string{}}
 	require.NoError(t, os.MkdirAll(b.dir, 0o755))
-	keys := t.TempDir()
-	b.key = testkey.Write(t, keys, testkey.RSA, "mkportable e2e")
-	other := testkey.Write(t, keys, testkey.RSA, "someone else")
+	// The same throwaway keys every run (kept in .cache/e2e/ext-keys): the
+	// signed images, and so the cases' key, stay the same, and a replay
+	// can check inspect against the last boot's console logs.
+	keys := filepath.Join(root, ".cache", "e2e", "ext-keys")
+	b.key = testkey.Reuse(t, keys, testkey.RSA, "mkportable e2e")
+	other := testkey.Reuse(t, keys, testkey.RSA, "someone else")
 	certPEM, err := os.ReadFile(b.key.CertPath)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(b.dir, "test.crt"), certPEM, 0o644))
@@ -501,6 +504,17 @@ func TestExtensionCasesPredicted(t *testing.T) {
 		require.NoError(t, err, c.id)
 		require.Equal(t, c.expect, pred, "case %s (%s)", c.id, c.covers)
 	}
+}
+
+// TestExtensionKeyStable: two preparations of the cases give the same
+// key, so a replay finds the last boot's console logs of these cases.
+func TestExtensionKeyStable(t *testing.T) {
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	progs := fakePrograms(t)
+	first := prepareExtensions(t, root, t.TempDir(), progs["busybox"])
+	second := prepareExtensions(t, root, t.TempDir(), progs["busybox"])
+	require.Equal(t, first.key, second.key)
 }
 
 // TestExtensionGuests boots each guest, one after the other, with issue

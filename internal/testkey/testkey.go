@@ -74,3 +74,39 @@ func Write(t testing.TB, dir string, alg Algorithm, cn string) Pair {
 	}
 	return p
 }
+
+// Reuse returns the key and certificate Write left in dir for cn, or
+// writes them if there are none: tests whose outputs are compared across
+// runs (the e2e test's signed images, whose console logs are replayed)
+// sign with the same key every time. The key is a throwaway one all the
+// same, kept in a cache directory, never committed.
+func Reuse(t testing.TB, dir string, alg Algorithm, cn string) Pair {
+	t.Helper()
+	p := Pair{KeyPath: filepath.Join(dir, cn+".key"), CertPath: filepath.Join(dir, cn+".crt")}
+	keyPEM, kerr := os.ReadFile(p.KeyPath)
+	certPEM, cerr := os.ReadFile(p.CertPath)
+	if kerr != nil || cerr != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return Write(t, dir, alg, cn)
+	}
+	kb, _ := pem.Decode(keyPEM)
+	cb, _ := pem.Decode(certPEM)
+	if kb == nil || cb == nil {
+		t.Fatalf("testkey: %s or %s is not PEM: remove them", p.KeyPath, p.CertPath)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatalf("testkey: %s: %v", p.KeyPath, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		t.Fatalf("testkey: %s holds a %T", p.KeyPath, key)
+	}
+	if p.Cert, err = x509.ParseCertificate(cb.Bytes); err != nil {
+		t.Fatalf("testkey: %s: %v", p.CertPath, err)
+	}
+	p.Key = signer
+	return p
+}
