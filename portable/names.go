@@ -138,20 +138,11 @@ func unescapeUnitName(s string) (string, bool) {
 		if len(s) < i+4 || s[i+1] != 'x' {
 			return "", false
 		}
-		var v byte
-		for _, h := range s[i+2 : i+4] {
-			switch {
-			case h >= '0' && h <= '9':
-				v = v<<4 | byte(h-'0')
-			case h >= 'a' && h <= 'f':
-				v = v<<4 | byte(h-'a'+10)
-			case h >= 'A' && h <= 'F':
-				v = v<<4 | byte(h-'A'+10)
-			default:
-				return "", false
-			}
+		v, ok := hexVal(s[i+2 : i+4])
+		if !ok {
+			return "", false
 		}
-		b.WriteByte(v)
+		b.WriteByte(byte(v))
 		i += 3
 	}
 	return b.String(), true

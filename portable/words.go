@@ -119,6 +119,8 @@ func cunescape(s string) (string, int, bool) {
 	return "", 0, false
 }
 
+// hexVal parses s, hexadecimal digits of either case, as systemd's
+// unhexchar does each.
 func hexVal(s string) (uint32, bool) {
 	var v uint32
 	for _, h := range s {
