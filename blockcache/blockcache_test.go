@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/mkportable/mkportable/squashfs"
 	"github.com/stretchr/testify/require"
 )
@@ -106,15 +107,8 @@ func tree(t testing.TB, changed bool) *squashfs.Tree {
 	return tr
 }
 
-type memImage struct{ b []byte }
-
-func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
-	if end := int(off) + len(p); end > len(m.b) {
-		m.b = append(m.b, make([]byte, end-len(m.b))...)
-	}
-	copy(m.b[off:], p)
-	return len(p), nil
-}
+// memImage is an in-memory io.WriterAt.
+type memImage = testtool.WriterAt
 
 func build(t testing.TB, tr *squashfs.Tree, c squashfs.Cache) ([32]byte, *squashfs.Stats) {
 	t.Helper()
@@ -123,7 +117,7 @@ func build(t testing.TB, tr *squashfs.Tree, c squashfs.Cache) ([32]byte, *squash
 	require.NoError(t, err)
 	stats, err := squashfs.Write(t.Context(), &img, tr, squashfs.Options{Compressor: comp, BlockSize: 128 << 10, Workers: 2, Cache: c})
 	require.NoError(t, err)
-	return sha256.Sum256(img.b), stats
+	return sha256.Sum256(img.B), stats
 }
 
 func TestRebuildMatchesColdBuild(t *testing.T) {

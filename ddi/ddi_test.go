@@ -3,26 +3,19 @@ package ddi
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mkportable/mkportable/internal/gpt"
+	"github.com/mkportable/mkportable/internal/testkey"
+	"github.com/mkportable/mkportable/internal/testtool"
 	"github.com/mkportable/mkportable/pkcs7"
 	"github.com/mkportable/mkportable/squashfs"
 	"github.com/mkportable/mkportable/verity"
@@ -54,36 +47,20 @@ func testSquashfs(t testing.TB, dir string) (string, []byte) {
 	return p, b
 }
 
-// testSigner returns a signer with a self-signed certificate and writes
-// its key and certificate as PEM files in dir.
-func testSigner(t testing.TB, dir string, key crypto.Signer, cn string) *pkcs7.Signer {
+// signer makes a throwaway key of alg and its self-signed certificate
+// (internal/testkey, written as dir/CN.key and dir/CN.crt) and returns
+// the signer of both.
+func signer(t testing.TB, dir string, alg testkey.Algorithm, cn string) *pkcs7.Signer {
 	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<33, 0)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, cn+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, cn+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-	s, err := pkcs7.NewSigner(key, cert)
+	p := testkey.Write(t, dir, alg, cn)
+	s, err := pkcs7.NewSigner(p.Key, p.Cert)
 	require.NoError(t, err)
 	return s
 }
 
-func ecSigner(t testing.TB, dir, cn string) *pkcs7.Signer {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	return testSigner(t, dir, k, cn)
-}
+func ecSigner(t testing.TB, dir, cn string) *pkcs7.Signer { return signer(t, dir, testkey.ECDSA, cn) }
 
-func rsaSigner(t testing.TB, dir, cn string) *pkcs7.Signer {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	return testSigner(t, dir, k, cn)
-}
+func rsaSigner(t testing.TB, dir, cn string) *pkcs7.Signer { return signer(t, dir, testkey.RSA, cn) }
 
 // writeImage writes the DDI of fs to path and returns its bytes and
 // layout.
@@ -208,14 +185,7 @@ func TestWriteRefuses(t *testing.T) {
 }
 
 // writerAt is an in-memory io.WriterAt.
-type writerAt struct{ b []byte }
-
-func (w *writerAt) WriteAt(p []byte, off int64) (int, error) {
-	if end := off + int64(len(p)); end > int64(len(w.b)) {
-		w.b = append(w.b, make([]byte, end-int64(len(w.b)))...)
-	}
-	return copy(w.b[off:], p), nil
-}
+type writerAt = testtool.WriterAt
 
 func TestVerify(t *testing.T) {
 	dir := t.TempDir()
@@ -342,7 +312,7 @@ func FuzzRead(f *testing.F) {
 	var parts [][]byte
 	sectors := uint64(3)
 	for _, p := range img.Partitions {
-		c := w.b[p.Offset : p.Offset+p.Size]
+		c := w.B[p.Offset : p.Offset+p.Size]
 		if p.Designator == RootVeritySig {
 			text, _, _ := bytes.Cut(c, []byte{0})
 			c = c[:roundUp(int64(len(text)+1), 512)]

@@ -83,7 +83,7 @@ func imageSum(t testing.TB, tree *Tree, opts Options) ([32]byte, *Stats) {
 	var img memImage
 	stats, err := Write(t.Context(), &img, tree, opts)
 	require.NoError(t, err)
-	return sha256.Sum256(img.b), stats
+	return sha256.Sum256(img.B), stats
 }
 
 func TestCacheKeepsBytes(t *testing.T) {

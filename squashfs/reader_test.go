@@ -143,9 +143,9 @@ func TestReaderTruncatedIsErrFormat(t *testing.T) {
 	var img memImage
 	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096, Compressor: GzipCompressor{Level: 1}, KeepOwners: true})
 	require.NoError(t, err)
-	used := int(binary.LittleEndian.Uint64(img.b[40:])) // the padding after may go
+	used := int(binary.LittleEndian.Uint64(img.B[40:])) // the padding after may go
 	for n := 0; n < used; n += 7 {
-		rd, err := NewReader(bytesReaderAt(img.b[:n]), int64(n))
+		rd, err := NewReader(bytesReaderAt(img.B[:n]), int64(n))
 		if err == nil {
 			err = walkAndRead(rd)
 		}
@@ -183,7 +183,7 @@ func TestReaderWithContext(t *testing.T) {
 	require.NoError(t, tree.AddBytes("f", Attr{Mode: 0o644}, bytes.Repeat([]byte("x"), 3*4096)))
 	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096})
 	require.NoError(t, err)
-	rd, err := NewReader(bytesReaderAt(img.b), int64(len(img.b)))
+	rd, err := NewReader(bytesReaderAt(img.B), int64(len(img.B)))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	view := rd.WithContext(ctx)
@@ -257,7 +257,7 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		var img memImage
 		_, err = Write(context.Background(), &img, tree, Options{Compressor: c, BlockSize: 4096, KeepOwners: true})
 		require.NoError(tb, err)
-		seeds = append(seeds, img.b)
+		seeds = append(seeds, img.B)
 	}
 	{
 		mksquashfs := testtool.Need(tb, "mksquashfs")
@@ -312,7 +312,7 @@ func TestReaderConcurrent(t *testing.T) {
 	var img memImage
 	_, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096, Compressor: XZCompressor{}})
 	require.NoError(t, err)
-	rd, err := NewReader(bytesReaderAt(img.b), int64(len(img.b)))
+	rd, err := NewReader(bytesReaderAt(img.B), int64(len(img.B)))
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)

@@ -22,22 +22,14 @@ import (
 )
 
 // memImage is an in-memory io.WriterAt.
-type memImage struct{ b []byte }
-
-func (m *memImage) WriteAt(p []byte, off int64) (int, error) {
-	if end := int(off) + len(p); end > len(m.b) {
-		m.b = append(m.b, make([]byte, end-len(m.b))...)
-	}
-	copy(m.b[off:], p)
-	return len(p), nil
-}
+type memImage = testtool.WriterAt
 
 func writeMem(t testing.TB, tree *Tree, opts Options) []byte {
 	t.Helper()
 	var img memImage
 	_, err := Write(context.Background(), &img, tree, opts)
 	require.NoError(t, err)
-	return img.b
+	return img.B
 }
 
 func TestReproducibleAcrossWorkers(t *testing.T) {
@@ -423,8 +415,8 @@ func TestStats(t *testing.T) {
 	stats, err := Write(context.Background(), &img, tree, Options{BlockSize: 4096})
 	require.NoError(t, err)
 	require.Equal(t, Stats{Inodes: 6, Files: 3, Dirs: 3, BytesIn: 10_000, Duplicates: 1, Fragments: 1,
-		ImageSize: int64(len(img.b))}, *stats)
-	require.Zero(t, len(img.b)%4096)
+		ImageSize: int64(len(img.B))}, *stats)
+	require.Zero(t, len(img.B)%4096)
 }
 
 func unixUmask(mask int) int { return syscall.Umask(mask) }

@@ -1,31 +1,20 @@
 package verity
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/mkportable/mkportable/internal/testkey"
 	"github.com/mkportable/mkportable/pkcs7"
 	"github.com/stretchr/testify/require"
 )
 
+// testSigner returns the signer of a throwaway P-256 key and its
+// self-signed certificate of common name cn.
 func testSigner(t *testing.T, cn string) *pkcs7.Signer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<33, 0)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	s, err := pkcs7.NewSigner(key, cert)
+	p := testkey.Write(t, t.TempDir(), testkey.ECDSA, cn)
+	s, err := pkcs7.NewSigner(p.Key, p.Cert)
 	require.NoError(t, err)
 	return s
 }

@@ -204,3 +204,18 @@ func RequireRoot(t testing.TB, why string) {
 		t.Skipf("not root: %s", why)
 	}
 }
+
+// WriterAt is an in-memory io.WriterAt that grows to hold what is written
+// at any offset, for tests of writers that seek: B is the image.
+type WriterAt struct{ B []byte }
+
+// WriteAt implements io.WriterAt.
+func (w *WriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("testtool.WriterAt: negative offset")
+	}
+	if end := off + int64(len(p)); end > int64(len(w.B)) {
+		w.B = append(w.B, make([]byte, end-int64(len(w.B)))...)
+	}
+	return copy(w.B[off:], p), nil
+}
