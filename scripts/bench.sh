@@ -51,6 +51,10 @@ want() { # want NAME: is corpus NAME part of this run?
 	esac
 }
 
+if want debian || want npm; then
+	./scripts/deps.sh scripts/deps-bench.txt
+fi
+
 # measure KEY IMAGE CMD...: runs CMD under GNU time, keeps the fastest
 # round's wall seconds, CPU seconds, image bytes and peak KiB in
 # $work/KEY.
@@ -191,7 +195,6 @@ fi
 
 if want debian; then
 	if [ ! -d "$cache/debian" ]; then
-		command -v mmdebstrap >/dev/null || { echo "bench: mmdebstrap is missing (apt-get install mmdebstrap)" >&2; exit 1; }
 		mmdebstrap --mode=root --variant=standard --include=python3,nginx,postgresql bookworm "$cache/debian.tmp" >"$work/mmdebstrap.log" 2>&1 ||
 			{ tail "$work/mmdebstrap.log" >&2; exit 1; }
 		mv "$cache/debian.tmp" "$cache/debian"
@@ -205,7 +208,6 @@ fi
 
 if want npm; then
 	if [ ! -d "$cache/npm" ]; then
-		command -v npm >/dev/null || { echo "bench: npm is missing (apt-get install npm)" >&2; exit 1; }
 		mkdir -p "$cache/npm.tmp"
 		(cd "$cache/npm.tmp" && npm init -y >/dev/null && npm install --no-audit --no-fund --ignore-scripts typescript eslint webpack @babel/core jest react next >/dev/null)
 		mv "$cache/npm.tmp" "$cache/npm"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Makes sure the programs of scripts/deps.txt are installed. As root on
+# Makes sure the programs of scripts/deps.txt (or of the lists given as
+# arguments, such as scripts/deps-bench.txt) are installed. As root on
 # Debian it installs the missing packages with apt-get; otherwise it prints
 # the command that would and fails, unless MKPORTABLE_SKIP_TOOLS=1, with
 # which the tests that need a missing program skip instead of failing.
 # `make test`, `make nix-check` and .ci/run call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+lists=("$@")
+[ ${#lists[@]} -gt 0 ] || lists=(scripts/deps.txt)
 
 # Programs in sbin are found for a user whose PATH lacks it too.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -20,7 +23,7 @@ missing() {
 				break
 			fi
 		done
-	done < <(grep -v -e '^#' -e '^[[:space:]]*$' scripts/deps.txt)
+	done < <(cat "${lists[@]}" | grep -v -e '^#' -e '^[[:space:]]*$')
 }
 
 mapfile -t need < <(missing)
@@ -34,7 +37,7 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	mapfile -t still < <(missing)
 	if [ ${#still[@]} -gt 0 ]; then
-		echo "deps: apt-get installed ${need[*]} but these still lack a program of scripts/deps.txt: ${still[*]}" >&2
+		echo "deps: apt-get installed ${need[*]} but these still lack a program of ${lists[*]}: ${still[*]}" >&2
 		exit 1
 	fi
 	exit 0
