@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mkportable/mkportable/internal/lzma"
 	"github.com/mkportable/mkportable/internal/testtool"
+	"github.com/mkportable/mkportable/internal/xz"
 	"github.com/stretchr/testify/require"
 )
 
@@ -120,34 +122,56 @@ func fileSize(t *testing.T, p string) int64 {
 	return info.Size()
 }
 
-// TestXZPerhapsX86 checks that a block that may be code is compressed both
-// ways and the smaller kept, and that it decodes either way.
+// TestXZPerhapsX86 checks that a block that may be code is filtered only
+// when that pays, as compressing the whole block both ways would decide
+// (bcjPays judges a sample), and that it decodes either way.
 func TestXZPerhapsX86(t *testing.T) {
 	src := bcjTree(t)
 	code, err := os.ReadFile(filepath.Join(src, "vet"))
 	require.NoError(t, err)
 	text, err := os.ReadFile(filepath.Join(src, "text"))
 	require.NoError(t, err)
-	for _, block := range [][]byte{
-		append(append([]byte(nil), code[:256<<10]...), text[:512<<10]...),
-		append(append([]byte(nil), text[:512<<10]...), code[1<<20:(1<<20)+(200<<10)]...),
+	// Lines that each hold the same call: the filter makes every one's
+	// target absolute, so different, and the block larger.
+	var calls []byte
+	for len(calls) < 768<<10 {
+		calls = append(calls, "a line of text with one call in it: \xe8\x10\x00\x00\x00 and more words after it, so that calls are rarer than in machine code but not rare: one in about two hundred bytes of this text\n"...)
+	}
+	for _, tt := range []struct {
+		name   string
+		block  []byte
+		filter bool
+	}{
+		{"code then text", append(append([]byte(nil), code[:256<<10]...), text[:512<<10]...), true},
+		{"text then code", append(append([]byte(nil), text[:512<<10]...), code[1<<20:(1<<20)+(200<<10)]...), true},
+		{"one repeated call a line", calls, false},
 	} {
-		require.Equal(t, perhapsX86, x86Likelihood(block))
-		enc, err := XZCompressor{}.NewEncoder(1 << 20)
-		require.NoError(t, err)
-		got, err := enc.Compress(nil, block)
-		require.NoError(t, err)
-		plainEnc, err := XZCompressor{NoBCJ: true}.NewEncoder(1 << 20)
-		require.NoError(t, err)
-		plain, err := plainEnc.Compress(nil, block)
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(got), len(plain))
-		cmd := testtool.Command(t, "xz", "-d", "-c")
-		cmd.Stdin = bytes.NewReader(got)
-		out, err := cmd.Output()
-		require.NoError(t, err)
-		require.True(t, bytes.Equal(block, out))
-		t.Logf("perhaps-x86 block: %d bytes, plain %d", len(got), len(plain))
+		t.Run(tt.name, func(t *testing.T) {
+			block := tt.block
+			require.Equal(t, perhapsX86, x86Likelihood(block))
+			enc, err := XZCompressor{}.NewEncoder(1 << 20)
+			require.NoError(t, err)
+			got, err := enc.Compress(nil, block)
+			require.NoError(t, err)
+
+			// Both ways on the whole block, to know which is smaller.
+			lz, err := lzma.NewEncoder(xzDefault)
+			require.NoError(t, err)
+			plain := xz.AppendStream(nil, lz.AppendLZMA2(nil, block), block, 1<<20, false)
+			filtered := append([]byte(nil), block...)
+			xz.EncodeX86(filtered)
+			filtered = xz.AppendStream(nil, lz.AppendLZMA2(nil, filtered), block, 1<<20, true)
+			require.Equal(t, tt.filter, len(filtered) < len(plain), "the block is not what the case says")
+			want := map[bool][]byte{true: filtered, false: plain}[tt.filter]
+			require.True(t, bytes.Equal(want, got), "got %d bytes, want the %d of filtered=%v (plain %d, filtered %d)",
+				len(got), len(want), tt.filter, len(plain), len(filtered))
+
+			cmd := testtool.Command(t, "xz", "-d", "-c")
+			cmd.Stdin = bytes.NewReader(got)
+			out, err := cmd.Output()
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(block, out))
+		})
 	}
 }
 

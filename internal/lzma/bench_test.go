@@ -30,7 +30,7 @@ func benchInput(b *testing.B) [][]byte {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	for _, o := range []struct{ nice, depth int }{{24, 12}, {32, 16}, {64, 48}} {
+	for _, o := range []struct{ nice, depth int }{{24, 12}, {64, 24}, {64, 48}} {
 		opts := Preset(6, false)
 		opts.NiceLen, opts.Depth = o.nice, o.depth
 		b.Run(fmt.Sprintf("nice=%d,depth=%d", o.nice, o.depth), func(b *testing.B) { benchEncode(b, opts) })

@@ -62,16 +62,6 @@ func NewEncoder(opts Options) (*Encoder, error) {
 	return &Encoder{opts: opts, posMask: 1<<opts.PB - 1, lpMask: 1<<opts.LP - 1, lc: uint32(opts.LC)}, nil
 }
 
-// SetOptions changes the options of the next calls to AppendLZMA2, so one
-// Encoder (and its tables) can serve blocks that want different settings.
-func (e *Encoder) SetOptions(opts Options) error {
-	if err := opts.validate(); err != nil {
-		return err
-	}
-	e.opts, e.posMask, e.lpMask, e.lc = opts, 1<<opts.PB-1, 1<<opts.LP-1, uint32(opts.LC)
-	return nil
-}
-
 // AppendLZMA2 appends the LZMA2 encoding of src, ending with the end
 // marker, to dst. The stream starts with a dictionary reset and refers to
 // nothing before src, so a decoder needs a dictionary of len(src) bytes.
