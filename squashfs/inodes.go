@@ -240,7 +240,8 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) err
 	header, indexed, count := -1, 0, 0
 	var base uint32
 	var block uint64
-	for k, name := range d.names {
+	for k, e := range d.ents {
+		name := e.name
 		child := &w.order[d.kids[k]]
 		childBlock := child.ref >> 16
 		delta := int64(child.number) - int64(base)
@@ -287,10 +288,11 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) err
 	// entries an extended inode even when it needs no index: either form is
 	// valid, and matching lets sqfsdiff compare our images with its.
 	entryBytes := 0
-	for _, name := range d.names {
+	for _, e := range d.ents {
+		name := e.name
 		entryBytes += dirEntrySize + len(name)
 	}
-	big := len(d.names) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
+	big := len(d.ents) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
 	if size <= 0xFFFF && len(index) == 0 && xattr == noIndex && !big {
 		rec := h.u32(uint32(blockIndex)).u32(dir.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
 		return w.putInode(inodes, di, rec)
@@ -343,14 +345,14 @@ func (w *writer) writeInode(inodes *metaWriter, i int32) error {
 		}
 		return w.putInode(inodes, i, rec)
 	case inodeBasicSymlink:
-		rec := h.u32(ino.nlink).u32(uint32(len(n.target))).str(n.target)
+		rec := h.u32(ino.nlink).u32(uint32(len(n.text))).str(n.text)
 		if ext {
 			rec[0] = inodeExtSymlink
 			rec = rec.u32(xattr)
 		}
 		return w.putInode(inodes, i, rec)
 	case inodeBasicBlock, inodeBasicChar:
-		rec := h.u32(ino.nlink).u32(encodeDevice(n.major, n.minor))
+		rec := h.u32(ino.nlink).u32(n.rdev)
 		if ext {
 			rec[0] += extOffset
 			rec = rec.u32(xattr)
@@ -379,8 +381,8 @@ func (w *writer) header(i int32, typ uint16) (le, error) {
 	ino := &w.order[i]
 	n := ino.node
 	mtime := w.s.modTime
-	if w.s.KeepTimes && !n.mtime.IsZero() {
-		t, err := unixTime(n.mtime)
+	if w.s.KeepTimes && n.hasTime {
+		t, err := unixTime(n.modTime())
 		if err != nil {
 			return nil, fmt.Errorf("%s: mtime %w", w.pathOf(i), err)
 		}

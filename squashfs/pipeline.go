@@ -248,7 +248,8 @@ func (w *writer) produce(ctx context.Context, p *pipeline) error {
 // hashes to h.
 func (w *writer) produceDir(ctx context.Context, p *pipeline, di int32, h uint64) error {
 	d := &w.dirs[w.order[di].aux]
-	for k, name := range d.names {
+	for k, e := range d.ents {
+		name := e.name
 		i := d.kids[k]
 		ino := &w.order[i]
 		ch := pathHash(h, name)

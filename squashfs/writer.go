@@ -108,8 +108,8 @@ type inode struct {
 // dirInfo is a directory's sorted entries and the index in writer.order of
 // each entry's inode.
 type dirInfo struct {
-	names []string
-	kids  []int32
+	ents []entry
+	kids []int32
 }
 
 // fileData is where a regular file's contents went. Duplicate files share
@@ -177,10 +177,12 @@ type writer struct {
 	tree *Tree
 	pos  uint64 // next byte of the image
 
-	index map[*Node]int32 // each node's inode in order
-	order []inode         // every inode, in walk order (pre-order, names sorted)
-	dirs  []dirInfo
-	files []fileData // regular files' data; fixed once collected
+	// linked is the index in order of each node Link gave several names:
+	// every other node is met once.
+	linked map[*Node]int32
+	order  []inode // every inode, in walk order (pre-order, names sorted)
+	dirs   []dirInfo
+	files  []fileData // regular files' data; fixed once collected
 	// blocks holds the on-disk size words of every file's blocks, which
 	// the sink fills in; fixed in size once collected. usedBlocks of them
 	// are given out.
@@ -229,13 +231,12 @@ type fragEntry struct {
 func (w *writer) collect() error {
 	var c treeCount
 	c.count(w.tree.root, int64(w.s.BlockSize), w.s.NoFragments)
-	w.index = make(map[*Node]int32, c.nodes)
+	w.linked = make(map[*Node]int32, c.linked)
 	w.order = make([]inode, 0, c.nodes)
 	w.dirs = make([]dirInfo, 0, c.dirs)
 	w.files = make([]fileData, 0, c.files)
 	w.blocks = make([]uint32, c.blocks)
 
-	w.index[w.tree.root] = 0
 	w.order = append(w.order, inode{node: w.tree.root, nlink: 2})
 	return w.collectDir(0)
 }
@@ -243,16 +244,19 @@ func (w *writer) collect() error {
 // treeCount is an upper bound of the writer's tables: hard links count
 // once for each name.
 type treeCount struct {
-	nodes, dirs, files, blocks int
+	nodes, dirs, files, blocks, linked int
 }
 
 func (c *treeCount) count(n *Node, bs int64, noFragments bool) {
 	c.nodes++
+	if n.linked {
+		c.linked++
+	}
 	switch n.mode.Type() {
 	case fs.ModeDir:
 		c.dirs++
-		for _, child := range n.entries {
-			c.count(child, bs, noFragments)
+		for _, e := range n.dir.list() {
+			c.count(e.node, bs, noFragments)
 		}
 	case 0:
 		c.files++
@@ -264,23 +268,21 @@ func (c *treeCount) count(n *Node, bs int64, noFragments bool) {
 }
 
 func (w *writer) collectDir(di int32) error {
-	node := w.order[di].node
-	names := node.Names()
-	kids := make([]int32, len(names))
+	ents := w.order[di].node.dir.list()
+	kids := make([]int32, len(ents))
 	w.order[di].aux = int32(len(w.dirs))
-	w.dirs = append(w.dirs, dirInfo{names: names, kids: kids})
-	for k, name := range names {
-		child := node.entries[name]
-		if i, ok := w.index[child]; ok {
-			if child.IsDir() {
-				return fmt.Errorf("%s: a directory may appear only once (hard links to directories cannot be stored)", path.Join(w.pathOf(di), name))
-			}
+	w.dirs = append(w.dirs, dirInfo{ents: ents, kids: kids})
+	for k, e := range ents {
+		child := e.node
+		if i, ok := w.linked[child]; ok {
 			w.order[i].nlink++
 			kids[k] = i
 			continue
 		}
 		i := int32(len(w.order))
-		w.index[child] = i
+		if child.linked {
+			w.linked[child] = i
+		}
 		w.order = append(w.order, inode{node: child, nlink: 1, aux: -1})
 		kids[k] = i
 		switch child.mode.Type() {
@@ -312,7 +314,7 @@ func (w *writer) pathOf(i int32) string {
 	find = func(di int32, dir string) (string, bool) {
 		d := &w.dirs[w.order[di].aux]
 		for k, kid := range d.kids {
-			p := path.Join(dir, d.names[k])
+			p := path.Join(dir, d.ents[k].name)
 			if kid == i {
 				return p, true
 			}
