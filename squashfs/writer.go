@@ -29,7 +29,7 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{}, dedup: map[uint64]int32{},
+	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{},
 		hash: sha256.New(), ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{},
 		cache: newBlockCache(opts.Cache, s), metaHasher: newCacheHasher()}
 	if err := w.collect(); err != nil {
@@ -195,7 +195,7 @@ type writer struct {
 	// shared by different contents only costs a comparison: every
 	// candidate is compared byte by byte.
 	sizes map[int64]sizeInfo
-	dedup map[uint64]int32 // index in order
+	dedup dedupTable
 	hash  hash.Hash
 	sum   []byte
 	buf   []byte // scratch for reading whole files: hashing, comparing
@@ -238,7 +238,19 @@ func (w *writer) collect() error {
 	w.blocks = make([]uint32, c.blocks)
 
 	w.order = append(w.order, inode{node: w.tree.root, nlink: 2})
-	return w.collectDir(0)
+	if err := w.collectDir(0); err != nil {
+		return err
+	}
+	if !w.s.NoDedup {
+		candidates := 0
+		for _, si := range w.sizes {
+			if si.count > 1 {
+				candidates += int(si.count)
+			}
+		}
+		w.dedup = newDedupTable(candidates)
+	}
+	return nil
 }
 
 // treeCount is an upper bound of the writer's tables: hard links count
@@ -490,7 +502,7 @@ func (w *writer) packTail(ctx context.Context, p *pipeline, d *fileData, data []
 // i, whose hash prefix is key and, when already read, whose bytes are data;
 // when it finds one, the file shares its data.
 func (w *writer) duplicate(i int32, key uint64, data []byte) (bool, error) {
-	prev, ok := w.dedup[key]
+	prev, ok := w.dedup.get(key)
 	if !ok {
 		return false, nil
 	}
@@ -519,9 +531,7 @@ func (w *writer) duplicate(i int32, key uint64, data []byte) (bool, error) {
 // remember records the file at index i, stored, as a candidate for later
 // duplicates.
 func (w *writer) remember(i int32, key uint64) {
-	if _, ok := w.dedup[key]; !ok {
-		w.dedup[key] = i
-	}
+	w.dedup.add(key, i)
 	size := w.order[i].node.size
 	si := w.sizes[size]
 	si.stored = true
