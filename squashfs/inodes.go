@@ -58,13 +58,9 @@ func (w *writer) writeMetadata() error {
 
 	sb.exportTable = noTable
 	if !w.s.NoExport {
-		tab := make(le, 0, 8*count)
-		refs := make([]uint64, count)
+		tab := make([]byte, 8*count)
 		for i := range w.order {
-			refs[w.order[i].number-1] = w.order[i].ref
-		}
-		for _, r := range refs {
-			tab = tab.u64(r)
+			binary.LittleEndian.PutUint64(tab[8*(w.order[i].number-1):], w.order[i].ref)
 		}
 		if sb.exportTable, err = w.writeTable(enc, tab, nil); err != nil {
 			return fmt.Errorf("export table: %w", err)
