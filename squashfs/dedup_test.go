@@ -23,19 +23,21 @@ func TestDedupTable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDedupTable(tc.sizeTo)
+			nodes := make([]Node, len(tc.keys))
 			want := map[uint64]int32{}
 			for i, k := range tc.keys {
-				d.add(k, int32(i))
+				d.add(k, &nodes[i], int32(i))
 				if _, ok := want[k]; !ok {
 					want[k] = int32(i)
 				}
 			}
 			for k, i := range want {
-				got, ok := d.get(k)
+				n, di, ok := d.get(k)
 				require.True(t, ok, "key %d", k)
-				require.Equal(t, i, got, "key %d", k)
+				require.Equal(t, i, di, "key %d", k)
+				require.Same(t, &nodes[i], n, "key %d", k)
 			}
-			_, ok := d.get(12345)
+			_, _, ok := d.get(12345)
 			require.False(t, ok)
 			require.Equal(t, len(want), d.n)
 		})
@@ -45,11 +47,12 @@ func TestDedupTable(t *testing.T) {
 func TestDedupTableMany(t *testing.T) {
 	const n = 10000
 	d := newDedupTable(n)
+	node := &Node{}
 	for i := range n {
-		d.add(mix64(uint64(i)), int32(i))
+		d.add(mix64(uint64(i)), node, int32(i))
 	}
 	for i := range n {
-		got, ok := d.get(mix64(uint64(i)))
+		_, got, ok := d.get(mix64(uint64(i)))
 		require.True(t, ok, fmt.Sprint(i))
 		require.Equal(t, int32(i), got)
 	}
