@@ -50,7 +50,7 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 		tree:   t,
 		fsys:   root.FS(),
 		links:  map[fileID]*Node{},
-		source: func(rel string) opener { return &hostDir{root: dir, dir: rel} },
+		source: func(rel string) *source { return &source{&hostDir{root: dir, dir: rel}} },
 	}
 	if !opts.NoXattrs {
 		l.xattrs = func(rel string) (map[string][]byte, error) {
@@ -75,7 +75,7 @@ func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 		tree:   t,
 		fsys:   fsys,
 		links:  map[fileID]*Node{},
-		source: func(rel string) opener { return &fsDir{fsys: fsys, dir: rel} },
+		source: func(rel string) *source { return &source{&fsDir{fsys: fsys, dir: rel}} },
 	}
 	return l.load(dest)
 }
@@ -115,7 +115,7 @@ type fileID struct{ dev, ino uint64 }
 type loader struct {
 	tree   *Tree
 	fsys   fs.FS
-	source func(rel string) opener // the opener of the directory at rel
+	source func(rel string) *source // the opener of the directory at rel
 	xattrs func(rel string) (map[string][]byte, error)
 	links  map[fileID]*Node // the node of each multiply linked inode met
 }
@@ -163,13 +163,21 @@ func (l *loader) walk(rel, full string, dir *Node) error {
 	}
 	// Entries come sorted, so they are appended: room for all at once.
 	dir.dir.sorted = slices.Grow(dir.dir.sorted, len(ents))
-	var src opener // made for the directory's first regular file
+	// The names share one string: a name of a few bytes on its own would
+	// cost a rounded-up allocation each.
+	var all strings.Builder
+	for _, e := range ents {
+		all.WriteString(e.Name())
+	}
+	names, off := all.String(), 0
+	var src *source // made for the directory's first regular file
 	for _, e := range ents {
 		info, err := e.Info()
 		if err != nil {
 			return err
 		}
-		name := e.Name()
+		name := names[off : off+len(e.Name())]
+		off += len(name)
 		childRel := path.Join(rel, name)
 		if info.Mode().IsRegular() && src == nil {
 			src = l.source(rel)
@@ -199,7 +207,7 @@ func (l *loader) attr(rel string, info fs.FileInfo) (Attr, sysInfo, error) {
 // addIn adds the entry at rel, info, to dir (the node at dirPath) as
 // name; a regular file is opened through src. A directory that exists
 // already takes the entry's attributes and keeps its entries.
-func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, src opener) error {
+func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, src *source) error {
 	typ := info.Mode().Type()
 	fullPath := func() string { return path.Join(dirPath, name) }
 	a, sys, err := l.attr(rel, info)

@@ -56,7 +56,7 @@ type Node struct {
 	hasTime bool
 	size    int64 // regular files
 	xattrs  map[string][]byte
-	src     opener   // regular files: where the contents come from
+	src     *source  // regular files: where the contents come from
 	text    string   // a symlink's target; a regular file's name in src
 	dir     *dirData // directories
 }
@@ -66,6 +66,10 @@ type Node struct {
 type opener interface {
 	open(name string) (io.ReadCloser, error)
 }
+
+// source holds an opener, so that a node holds one word for it, not the
+// two of an interface: the files of a loaded directory share one.
+type source struct{ opener }
 
 // funcOpener is a caller's OpenFunc for one file.
 type funcOpener OpenFunc
@@ -80,7 +84,7 @@ func (b *bytesOpener) open(string) (io.ReadCloser, error) {
 }
 
 // open opens the contents of a regular file.
-func (n *Node) open() (io.ReadCloser, error) { return n.src.open(n.text) }
+func (n *Node) open() (io.ReadCloser, error) { return n.src.opener.open(n.text) }
 
 // modTime returns the node's time, the zero time when none was given.
 func (n *Node) modTime() time.Time {
@@ -160,8 +164,9 @@ type Tree struct {
 	slab []Node // nodes are carved from here, a chunk at a time
 }
 
-// slabNodes is how many nodes are allocated at once.
-const slabNodes = 256
+// slabNodes is how many nodes are allocated at once: a whole number of
+// 8 KiB pages, so that no size class rounds the slab up.
+const slabNodes = 1024
 
 // NewTree returns a tree holding only a root directory with mode 0755.
 func NewTree() *Tree {
@@ -254,16 +259,16 @@ func (t *Tree) AddFile(name string, a Attr, size int64, open OpenFunc) error {
 	if open == nil {
 		return &PathError{Op: "add", Path: name, Err: errors.New("no contents")}
 	}
-	return t.addFile(name, a, size, funcOpener(open))
+	return t.addFile(name, a, size, &source{funcOpener(open)})
 }
 
 // AddBytes adds a regular file holding data. The tree keeps data, so the
 // caller must not change it afterwards.
 func (t *Tree) AddBytes(name string, a Attr, data []byte) error {
-	return t.addFile(name, a, int64(len(data)), &bytesOpener{data})
+	return t.addFile(name, a, int64(len(data)), &source{&bytesOpener{data}})
 }
 
-func (t *Tree) addFile(name string, a Attr, size int64, src opener) error {
+func (t *Tree) addFile(name string, a Attr, size int64, src *source) error {
 	if size < 0 {
 		return &PathError{Op: "add", Path: name, Err: fmt.Errorf("negative size %d", size)}
 	}
