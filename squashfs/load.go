@@ -133,6 +133,9 @@ func (l *loader) load(dest string) error {
 	if err != nil {
 		return err
 	}
+	if !info.IsDir() {
+		return &PathError{Op: "add", Path: ".", Err: ErrNotDir}
+	}
 	if dest == "/" {
 		a, _, err := l.attr(".", info)
 		if err != nil {
@@ -143,9 +146,6 @@ func (l *loader) load(dest string) error {
 		}
 		l.tree.root.setAttr(a, l.xattrs == nil)
 		return l.walk(".", dest, l.tree.root)
-	}
-	if !info.IsDir() {
-		return &PathError{Op: "add", Path: ".", Err: ErrNotDir}
 	}
 	parent, err := l.tree.Lookup(parentPath)
 	if err != nil {

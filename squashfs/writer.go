@@ -23,7 +23,9 @@ import (
 //
 // File data is read and compressed on Workers goroutines while a single
 // goroutine writes the results in order, so memory stays near
-// 2 × Workers × BlockSize plus the metadata of the tree.
+// 2 × Workers × BlockSize and the encoders' state, plus about 50 bytes a
+// file and the compressed inode and directory tables (MemoryLimit
+// estimates it all).
 func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats, error) {
 	s, err := opts.settings()
 	if err != nil {
@@ -32,9 +34,7 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{},
 		hash: sha256.New(), ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{},
 		cache: newBlockCache(opts.Cache, s), metaHasher: newCacheHasher()}
-	if err := w.collect(); err != nil {
-		return nil, err
-	}
+	w.collect()
 	if err := w.writeHeaderSpace(); err != nil {
 		return nil, err
 	}
@@ -91,7 +91,8 @@ func (s seekWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return s.ws.Write(p)
 }
 
-// The writer keeps nothing per inode. Both passes, data then metadata,
+// The writer keeps no record per inode, only each stored file's data
+// record (24 bytes) and dedup slot. Both passes, data then metadata,
 // walk the tree in the same order (pre-order, names sorted), and the k-th
 // regular file met in one is the k-th met in the other: the metadata pass
 // takes each file's data record in turn, from files or, for a duplicate,
@@ -226,7 +227,7 @@ type writer struct {
 	total      int64 // bytes of regular file data, hard links counted once
 
 	// Walk cursors: regular files met, and, in the metadata pass, the
-	// next of files and of dups to take.
+	// next of files and of dups to take and the last inode number given.
 	fileCount  int32
 	nextFile   int32
 	nextDup    int32
@@ -277,7 +278,7 @@ type fragEntry struct {
 // collect walks the tree once: it finds every directory, counts inodes
 // and links, and notes which file sizes occur more than once. A first
 // pass counts, so that every table is allocated once at its size.
-func (w *writer) collect() error {
+func (w *writer) collect() {
 	var c treeCount
 	c.count(w.tree.root, int64(w.s.BlockSize), w.s.NoFragments)
 	w.dirs = make([]dirInfo, 0, c.dirs)
@@ -296,7 +297,6 @@ func (w *writer) collect() error {
 		}
 		w.dedup = newDedupTable(candidates)
 	}
-	return nil
 }
 
 // treeCount is an upper bound of the writer's tables: hard links count
