@@ -7,8 +7,8 @@ import (
 // MemoryLimit returns a soft memory limit for a process that writes t with
 // opts, for runtime/debug.SetMemoryLimit: what t and Write keep live at
 // most (the tree's nodes, entries and names; the writer's record of each
-// file and directory and the compressed metadata it holds until the end;
-// the block pipeline and each worker's encoder), a quarter more for
+// file and directory; then the block pipeline and each worker's encoder
+// while data is written, the compressed metadata after), a quarter more for
 // garbage, and the runtime's own memory. Without a limit the garbage
 // collector lets the heap grow to twice the live data (GOGC=100), and
 // for a tree of a million files that data is mostly the tree: the limit
@@ -21,17 +21,17 @@ func MemoryLimit(t *Tree, opts Options) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := countMemory(t, int64(s.BlockSize))
-	live := c.tree + c.writer
-	if s.rawData {
-		live += c.metadata
-	} else {
-		live += c.metadata / metadataRatio
-	}
 	bs := int64(s.BlockSize)
+	c := countMemory(t, bs)
+	// The data pass holds the block pipeline and the workers' encoders;
+	// the metadata pass, which comes after it, the compressed tables.
 	inFlight := int64(2*s.Workers + 1) // as writeData sizes its pool
-	live += inFlight * (2*bs + bs/8)
-	live += int64(s.Workers) * encoderMemory(s.Compressor, bs)
+	data := inFlight*(2*bs+bs/8) + int64(s.Workers)*encoderMemory(s.Compressor, bs)
+	metadata := c.metadata
+	if !s.rawData {
+		metadata /= metadataRatio
+	}
+	live := c.tree + c.writer + max(data, metadata)
 	return live + live/4 + runtimeMemory, nil
 }
 
