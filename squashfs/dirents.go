@@ -18,10 +18,12 @@ type entry struct {
 // and are appended; one that arrives out of order goes into a small
 // directory at its place, or, in a big one, into extra until extra is an
 // eighth of the whole and is merged: adding n entries in any order costs
-// O(n log n), not O(n²).
+// O(n log n), not O(n²). A removed entry stays in sorted with no node
+// until half of them are gone, so removing is cheap too.
 type dirData struct {
 	sorted []entry
 	extra  map[string]*Node // entries not yet merged into sorted
+	dead   int              // entries of sorted removed: node is nil
 }
 
 // smallDir is the size up to which an entry added out of order is moved
@@ -32,7 +34,7 @@ func (d *dirData) get(name string) (*Node, bool) {
 	if n, ok := d.extra[name]; ok {
 		return n, true
 	}
-	if i, ok := d.find(name); ok {
+	if i, ok := d.find(name); ok && d.sorted[i].node != nil {
 		return d.sorted[i].node, true
 	}
 	return nil, false
@@ -51,8 +53,11 @@ func (d *dirData) find(name string) (int, bool) {
 
 // set adds an entry; the caller has checked that name is not one yet.
 func (d *dirData) set(name string, n *Node) {
-	i, _ := d.find(name)
+	i, removed := d.find(name)
 	switch {
+	case removed:
+		d.sorted[i].node = n
+		d.dead--
 	case i == len(d.sorted):
 		d.sorted = append(d.sorted, entry{name, n})
 	case len(d.sorted) < smallDir:
@@ -63,7 +68,7 @@ func (d *dirData) set(name string, n *Node) {
 		}
 		d.extra[name] = n
 		if len(d.extra) > len(d.sorted)/8 {
-			d.sorted, d.extra = d.list(), nil
+			d.sorted, d.extra, d.dead = d.list(), nil, 0
 		}
 	}
 }
@@ -75,20 +80,25 @@ func (d *dirData) remove(name string) bool {
 		return true
 	}
 	i, ok := d.find(name)
-	if ok {
-		d.sorted = slices.Delete(d.sorted, i, i+1)
+	if !ok || d.sorted[i].node == nil {
+		return false
 	}
-	return ok
+	d.sorted[i].node = nil
+	if d.dead++; d.dead > len(d.sorted)/2 {
+		d.sorted = slices.DeleteFunc(d.sorted, func(e entry) bool { return e.node == nil })
+		d.dead = 0
+	}
+	return true
 }
 
 // len returns the number of entries.
-func (d *dirData) len() int { return len(d.sorted) + len(d.extra) }
+func (d *dirData) len() int { return len(d.sorted) - d.dead + len(d.extra) }
 
 // list returns every entry in byte order of names: sorted itself when
-// nothing waits in extra, which the caller must then not change, or else
-// a merged copy.
+// nothing waits in extra and nothing was removed, which the caller must
+// then not change, or else a merged copy.
 func (d *dirData) list() []entry {
-	if len(d.extra) == 0 {
+	if len(d.extra) == 0 && d.dead == 0 {
 		return d.sorted
 	}
 	more := make([]entry, 0, len(d.extra))
@@ -97,17 +107,19 @@ func (d *dirData) list() []entry {
 	}
 	byName := func(a, b entry) int { return cmp.Compare(a.name, b.name) }
 	slices.SortFunc(more, byName)
-	out := make([]entry, 0, len(d.sorted)+len(more))
+	out := make([]entry, 0, d.len())
 	i, j := 0, 0
-	for i < len(d.sorted) && j < len(more) {
-		if d.sorted[i].name < more[j].name {
+	for i < len(d.sorted) || j < len(more) {
+		switch {
+		case i < len(d.sorted) && d.sorted[i].node == nil:
+			i++
+		case j == len(more) || i < len(d.sorted) && d.sorted[i].name < more[j].name:
 			out = append(out, d.sorted[i])
 			i++
-		} else {
+		default:
 			out = append(out, more[j])
 			j++
 		}
 	}
-	out = append(out, d.sorted[i:]...)
-	return append(out, more[j:]...)
+	return out
 }

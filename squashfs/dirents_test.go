@@ -53,20 +53,44 @@ func TestDirData(t *testing.T) {
 				}
 			}
 			require.False(t, d.remove("nothing"))
-			require.Equal(t, len(want), d.len())
-			for name, node := range want {
-				got, ok := d.get(name)
-				require.True(t, ok, name)
-				require.Same(t, node, got, name)
+			checkDirData(t, &d, want)
+
+			// Remove two thirds, enough to compact, then add some back.
+			for i, name := range order {
+				if _, ok := want[name]; ok && i%3 != 0 {
+					require.True(t, d.remove(name), name)
+					require.False(t, d.remove(name), name)
+					delete(want, name)
+				}
 			}
-			list := d.list()
-			require.Len(t, list, len(want))
-			require.True(t, slices.IsSortedFunc(list, func(a, b entry) int {
-				return strings.Compare(a.name, b.name)
-			}))
-			for _, e := range list {
-				require.Same(t, want[e.name], e.node, e.name)
+			checkDirData(t, &d, want)
+			for i, name := range order {
+				if _, ok := want[name]; !ok && i%5 == 0 {
+					node := &Node{size: int64(-i)}
+					d.set(name, node)
+					want[name] = node
+				}
 			}
+			checkDirData(t, &d, want)
 		})
+	}
+}
+
+// checkDirData checks every lookup and the listing of d against want.
+func checkDirData(t *testing.T, d *dirData, want map[string]*Node) {
+	t.Helper()
+	require.Equal(t, len(want), d.len())
+	for name, node := range want {
+		got, ok := d.get(name)
+		require.True(t, ok, name)
+		require.Same(t, node, got, name)
+	}
+	list := d.list()
+	require.Len(t, list, len(want))
+	require.True(t, slices.IsSortedFunc(list, func(a, b entry) int {
+		return strings.Compare(a.name, b.name)
+	}))
+	for _, e := range list {
+		require.Same(t, want[e.name], e.node, e.name)
 	}
 }
