@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -51,12 +52,13 @@ var _ io.WriterAt = discardAt{}
 
 // BenchmarkWriteSmallFiles writes 20,000 files of 1 to 1,000 bytes, half
 // of them sharing a size with another (so they are hashed for dedup),
-// stored raw: the writer's cost per file, apart from compression. The
-// allocations per op divided by 20,000 are what each file costs.
+// stored raw: the writer's cost per file, apart from compression.
+// alloc-B/file and allocs/file are what Write allocates for each file.
 func BenchmarkWriteSmallFiles(b *testing.B) {
+	const files = 20000
 	tree := NewTree()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for d := range 20 {
+	for d := range files / 1000 {
 		require.NoError(b, tree.Mkdir(fmt.Sprintf("d%d", d), Attr{Mode: 0o755}))
 		for f := range 1000 {
 			data := make([]byte, 1+rng.IntN(1000))
@@ -66,11 +68,70 @@ func BenchmarkWriteSmallFiles(b *testing.B) {
 			require.NoError(b, tree.AddBytes(fmt.Sprintf("d%d/f%d", d, f), Attr{Mode: 0o644}, data))
 		}
 	}
+	b.ReportAllocs()
+	before := memStats()
 	for b.Loop() {
 		_, err := Write(context.Background(), discardAt{}, tree, Options{Compressor: NoCompression{}, Workers: 2})
 		require.NoError(b, err)
 	}
-	b.ReportMetric(20000*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+	reportPerFile(b, before, memStats(), files)
+	b.ReportMetric(files*float64(b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+// BenchmarkLoadSmallFiles loads a directory of 10,000 small files with
+// TreeFromDir, as mkportable squash does. live-B/file is what the tree
+// keeps for each file, which a tree of a million files multiplies;
+// alloc-B/file and allocs/file are what loading allocates for each.
+func BenchmarkLoadSmallFiles(b *testing.B) {
+	const files = 10000
+	dir := b.TempDir()
+	writeSmallFiles(b, dir, files)
+	b.ReportAllocs()
+	var tree *Tree
+	before := memStats()
+	for b.Loop() {
+		var err error
+		tree, err = TreeFromDir(dir, LoadOptions{})
+		require.NoError(b, err)
+	}
+	after := memStats()
+	reportPerFile(b, before, after, files)
+	tree = nil
+	empty := memStats()
+	tree, err := TreeFromDir(dir, LoadOptions{})
+	require.NoError(b, err)
+	loaded := memStats()
+	runtime.KeepAlive(tree)
+	b.ReportMetric(float64(int64(loaded.HeapAlloc)-int64(empty.HeapAlloc))/files, "live-B/file")
+}
+
+// writeSmallFiles writes n files of a few dozen bytes under dir, 1,000 to
+// a directory, named as scripts/gentree.go names them.
+func writeSmallFiles(tb testing.TB, dir string, n int) {
+	for i := range n {
+		sub := filepath.Join(dir, fmt.Sprintf("d%04d", i/1000))
+		if i%1000 == 0 {
+			require.NoError(tb, os.Mkdir(sub, 0o755))
+		}
+		name := filepath.Join(sub, fmt.Sprintf("f%06d.txt", i))
+		require.NoError(tb, os.WriteFile(name, []byte(name), 0o644))
+	}
+}
+
+// memStats collects garbage and returns the memory statistics.
+func memStats() runtime.MemStats {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m
+}
+
+// reportPerFile reports the bytes and allocations of each loop iteration
+// between before and after, per file.
+func reportPerFile(b *testing.B, before, after runtime.MemStats, files int) {
+	n := float64(b.N) * float64(files)
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "alloc-B/file")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/file")
 }
 
 // goImages caches images of GOROOT for the reader benchmarks, one per

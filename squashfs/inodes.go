@@ -16,14 +16,16 @@ func (w *writer) writeMetadata() error {
 	}
 	raw := w.s.rawData
 	inodes, dirs := w.newMetaWriter(enc), w.newMetaWriter(enc)
+	if !w.s.NoExport {
+		w.exports = w.newMetaWriter(enc)
+	}
 
 	// Inodes are numbered and written children first, so that a directory's
 	// listing can point at inodes already placed, and its own inode at the
 	// listing. The root comes last and takes the highest number.
-	root := &w.order[0]
-	w.number(0)
-	count := w.nextNumber
-	if err := w.writeDir(inodes, dirs, 0, count+1); err != nil {
+	count := w.inodes
+	root, err := w.writeDir(inodes, dirs, w.tree.root, count+1)
+	if err != nil {
 		return err
 	}
 	if err := inodes.flush(); err != nil {
@@ -58,15 +60,7 @@ func (w *writer) writeMetadata() error {
 
 	sb.exportTable = noTable
 	if !w.s.NoExport {
-		tab := make(le, 0, 8*count)
-		refs := make([]uint64, count)
-		for i := range w.order {
-			refs[w.order[i].number-1] = w.order[i].ref
-		}
-		for _, r := range refs {
-			tab = tab.u64(r)
-		}
-		if sb.exportTable, err = w.writeTable(enc, tab, nil); err != nil {
+		if sb.exportTable, err = w.placeTable(w.exports, nil); err != nil {
 			return fmt.Errorf("export table: %w", err)
 		}
 		w.flags |= flagExportable
@@ -148,6 +142,12 @@ func (w *writer) writeTable(enc Encoder, records []byte, header []byte) (uint64,
 	if err := m.write(records); err != nil {
 		return 0, err
 	}
+	return w.placeTable(m, header)
+}
+
+// placeTable stores a lookup table whose records m holds, as writeTable
+// does.
+func (w *writer) placeTable(m *metaWriter, header []byte) (uint64, error) {
 	if err := m.flush(); err != nil {
 		return 0, err
 	}
@@ -186,44 +186,50 @@ func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
 	return w.writeTable(enc, ids, header)
 }
 
-// number assigns inode numbers in the order writeDir writes inodes.
-func (w *writer) number(di int32) {
-	for _, kid := range w.dirs[w.order[di].aux].kids {
-		child := &w.order[kid]
-		if child.node.IsDir() {
-			w.number(kid)
-		} else if child.number == 0 {
-			w.nextNumber++
-			child.number = w.nextNumber
-		}
-	}
-	w.nextNumber++
-	w.order[di].number = w.nextNumber
-}
-
 type dirIndex struct {
 	index uint32 // offset of a header from the listing's start
 	block uint64 // uncompressed position of that header in the table
 	name  string // first name after the header
 }
 
-// writeDir writes the subtree of the directory at index di: each child's
-// inode (recursing into subdirectories), then its listing, then its own
-// inode.
-func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) error {
-	dir := &w.order[di]
-	d := &w.dirs[dir.aux]
-	for _, kid := range d.kids {
-		child := &w.order[kid]
-		if child.node.IsDir() {
-			if err := w.writeDir(inodes, dirs, kid, dir.number); err != nil {
-				return err
+// writeDir writes the subtree of the directory dir, whose parent has
+// inode number parent: each child's inode (recursing into
+// subdirectories), then its listing, then its own inode. It returns where
+// the directory's inode went.
+func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (kidRef, error) {
+	d := &w.dirs[w.dirIndex[dir]]
+	// The directory's number comes after those of every inode its subtree
+	// adds.
+	number := w.nextNumber + d.inodes
+	top := len(w.kids)
+	for _, e := range d.ents {
+		child := e.node
+		var k kidRef
+		var err error
+		switch {
+		case child.IsDir():
+			k, err = w.writeDir(inodes, dirs, child, number)
+		case child.linked:
+			li := &w.links[w.linked[child]]
+			if !li.written {
+				if k, err = w.writeInode(inodes, child, li.nlink); err != nil {
+					return k, err
+				}
+				li.ref, li.number, li.written = k.ref, k.number, true
 			}
-		} else if !child.written {
-			if err := w.writeInode(inodes, kid); err != nil {
-				return err
-			}
+			k = kidRef{li.ref, li.number}
+		default:
+			k, err = w.writeInode(inodes, child, 1)
 		}
+		if err != nil {
+			return k, err
+		}
+		w.kids = append(w.kids, k)
+	}
+	kids := w.kids[top:]
+	defer func() { w.kids = w.kids[:top] }()
+	if w.nextNumber+1 != number { // collect and this walk disagree: a bug
+		return kidRef{}, fmt.Errorf("%s: directory numbered %d after inode %d", w.pathOf(dir), number, w.nextNumber)
 	}
 
 	// The listing: runs of entries, each behind a header naming the inode
@@ -240,8 +246,9 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) err
 	header, indexed, count := -1, 0, 0
 	var base uint32
 	var block uint64
-	for k, name := range d.names {
-		child := &w.order[d.kids[k]]
+	for k, e := range d.ents {
+		name := e.name
+		child := kids[k]
 		childBlock := child.ref >> 16
 		delta := int64(child.number) - int64(base)
 		crossed := header >= 0 && len(listing)+dirEntrySize+len(name)-indexed > metadataBlockSize
@@ -257,7 +264,7 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) err
 			listing = listing.u32(0).u32(uint32(block)).u32(base)
 			delta = 0
 		}
-		listing = listing.u16(uint16(child.ref)).u16(uint16(int16(delta))).u16(basicType(child.node)).
+		listing = listing.u16(uint16(child.ref)).u16(uint16(int16(delta))).u16(basicType(e.node)).
 			u16(uint16(len(name) - 1)).str(name)
 		count++
 	}
@@ -266,61 +273,73 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, di int32, parent uint32) err
 	}
 	w.listing = listing
 	if err := dirs.write(listing); err != nil {
-		return err
+		return kidRef{}, err
 	}
 
 	size := uint64(len(listing)) + 3 // the kernel counts "." and ".." as 3 bytes
 	blockIndex := dirs.blockStart(start)
 	if blockIndex > 0xFFFFFFFF || size > 0xFFFFFFFF {
-		return fmt.Errorf("%s: directory table over 4 GiB", w.pathOf(di))
+		return kidRef{}, fmt.Errorf("%s: directory table over 4 GiB", w.pathOf(dir))
 	}
-	xattr, err := w.xattrIndex(di)
+	xattr, err := w.xattrIndex(dir)
 	if err != nil {
-		return err
+		return kidRef{}, err
 	}
-	h, err := w.header(di, inodeBasicDir)
+	h, err := w.header(dir, inodeBasicDir, number)
 	if err != nil {
-		return err
+		return kidRef{}, err
 	}
 	w.stats.Dirs++
 	// Like mksquashfs, give a directory of over 256 entries or 8 KiB of
 	// entries an extended inode even when it needs no index: either form is
 	// valid, and matching lets sqfsdiff compare our images with its.
 	entryBytes := 0
-	for _, name := range d.names {
-		entryBytes += dirEntrySize + len(name)
+	for _, e := range d.ents {
+		entryBytes += dirEntrySize + len(e.name)
 	}
-	big := len(d.names) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
+	big := len(d.ents) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
 	if size <= 0xFFFF && len(index) == 0 && xattr == noIndex && !big {
-		rec := h.u32(uint32(blockIndex)).u32(dir.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
-		return w.putInode(inodes, di, rec)
+		rec := h.u32(uint32(blockIndex)).u32(d.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
+		return w.putInode(inodes, number, rec)
 	}
 	h[0] = inodeExtDir
-	rec := h.u32(dir.nlink).u32(uint32(size)).u32(uint32(blockIndex)).u32(parent).
+	rec := h.u32(d.nlink).u32(uint32(size)).u32(uint32(blockIndex)).u32(parent).
 		u16(uint16(len(index))).u16(uint16(start % metadataBlockSize)).u32(xattr)
 	for _, ix := range index {
 		rec = rec.u32(ix.index).u32(uint32(dirs.blockStart(ix.block))).u32(uint32(len(ix.name) - 1)).str(ix.name)
 	}
-	return w.putInode(inodes, di, rec)
+	return w.putInode(inodes, number, rec)
 }
 
-// writeInode writes the inode of anything but a directory.
-func (w *writer) writeInode(inodes *metaWriter, i int32) error {
-	ino := &w.order[i]
-	n := ino.node
-	typ := basicType(n)
-	xattr, err := w.xattrIndex(i)
-	if err != nil {
-		return err
+// nextData returns the data of the next regular file in walk order: the
+// next record in files, unless dups says it is a duplicate.
+func (w *writer) nextData() *fileData {
+	f := w.nextFile
+	w.nextFile++
+	if int(w.nextDup) < len(w.dups) && w.dups[w.nextDup].file == f {
+		w.nextDup++
+		return &w.files[w.dups[w.nextDup-1].data]
 	}
-	h, err := w.header(i, typ)
+	return &w.files[f-w.nextDup]
+}
+
+// writeInode writes the inode of n, anything but a directory, with nlink
+// names, as the next inode number.
+func (w *writer) writeInode(inodes *metaWriter, n *Node, nlink uint32) (kidRef, error) {
+	number := w.nextNumber + 1
+	typ := basicType(n)
+	xattr, err := w.xattrIndex(n)
 	if err != nil {
-		return err
+		return kidRef{}, err
+	}
+	h, err := w.header(n, typ, number)
+	if err != nil {
+		return kidRef{}, err
 	}
 	ext := xattr != noIndex
 	switch typ {
 	case inodeBasicFile:
-		d := &w.files[ino.aux]
+		d := w.nextData()
 		// The sparse count needs an extended inode; mksquashfs counts it
 		// only for files with some data, and a file of nothing but zeros
 		// keeps a basic inode there, so it does here too.
@@ -328,61 +347,71 @@ func (w *writer) writeInode(inodes *metaWriter, i int32) error {
 		if w.hasData(d) {
 			sparse = w.sparseBytes(d, n.size)
 		}
-		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || sparse > 0 || ino.nlink > 1 {
+		if d.start > 0xFFFFFFFF || n.size > 0xFFFFFFFF || sparse > 0 || nlink > 1 {
 			ext = true
 		}
 		var rec le
 		if ext {
 			h[0] = inodeExtFile
-			rec = h.u64(d.start).u64(uint64(n.size)).u64(sparse).u32(ino.nlink).u32(d.frag).u32(d.fragOffset).u32(xattr)
+			rec = h.u64(d.start).u64(uint64(n.size)).u64(sparse).u32(nlink).u32(d.frag).u32(d.fragOffset()).u32(xattr)
 		} else {
-			rec = h.u32(uint32(d.start)).u32(d.frag).u32(d.fragOffset).u32(uint32(n.size))
+			rec = h.u32(uint32(d.start)).u32(d.frag).u32(d.fragOffset()).u32(uint32(n.size))
 		}
 		for _, s := range w.blockSizes(d) {
 			rec = rec.u32(s)
 		}
-		return w.putInode(inodes, i, rec)
+		return w.putInode(inodes, number, rec)
 	case inodeBasicSymlink:
-		rec := h.u32(ino.nlink).u32(uint32(len(n.target))).str(n.target)
+		rec := h.u32(nlink).u32(uint32(len(n.text))).str(n.text)
 		if ext {
 			rec[0] = inodeExtSymlink
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, i, rec)
+		return w.putInode(inodes, number, rec)
 	case inodeBasicBlock, inodeBasicChar:
-		rec := h.u32(ino.nlink).u32(encodeDevice(n.major, n.minor))
+		rec := h.u32(nlink).u32(n.rdev)
 		if ext {
 			rec[0] += extOffset
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, i, rec)
+		return w.putInode(inodes, number, rec)
 	default: // FIFO, socket
-		rec := h.u32(ino.nlink)
+		rec := h.u32(nlink)
 		if ext {
 			rec[0] += extOffset
 			rec = rec.u32(xattr)
 		}
-		return w.putInode(inodes, i, rec)
+		return w.putInode(inodes, number, rec)
 	}
 }
 
-// putInode appends an inode record and remembers where it went.
-func (w *writer) putInode(inodes *metaWriter, i int32, rec le) error {
-	ino := &w.order[i]
-	ino.ref, ino.written = inodes.ref(inodes.offset()), true
+// putInode appends the record of inode number, the next one, and its
+// reference to the export table, and returns where it went.
+func (w *writer) putInode(inodes *metaWriter, number uint32, rec le) (kidRef, error) {
+	k := kidRef{ref: inodes.ref(inodes.offset()), number: number}
+	w.nextNumber = number
 	w.rec = rec[:0] // the record is copied: its room serves the next one
-	return inodes.write(rec)
+	if err := inodes.write(rec); err != nil {
+		return k, err
+	}
+	if w.exports != nil {
+		var ref [8]byte
+		binary.LittleEndian.PutUint64(ref[:], k.ref)
+		if err := w.exports.write(ref[:]); err != nil {
+			return k, err
+		}
+	}
+	return k, nil
 }
 
-// header returns the common inode header, in the writer's scratch record.
-func (w *writer) header(i int32, typ uint16) (le, error) {
-	ino := &w.order[i]
-	n := ino.node
+// header returns the common inode header of n, inode number, in the
+// writer's scratch record.
+func (w *writer) header(n *Node, typ uint16, number uint32) (le, error) {
 	mtime := w.s.modTime
-	if w.s.KeepTimes && !n.mtime.IsZero() {
-		t, err := unixTime(n.mtime)
+	if w.s.KeepTimes && n.hasTime {
+		t, err := unixTime(n.modTime())
 		if err != nil {
-			return nil, fmt.Errorf("%s: mtime %w", w.pathOf(i), err)
+			return nil, fmt.Errorf("%s: mtime %w", w.pathOf(n), err)
 		}
 		mtime = t
 	}
@@ -392,13 +421,13 @@ func (w *writer) header(i int32, typ uint16) (le, error) {
 	}
 	ui, err := w.idIndex(uid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", w.pathOf(i), err)
+		return nil, fmt.Errorf("%s: %w", w.pathOf(n), err)
 	}
 	gi, err := w.idIndex(gid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", w.pathOf(i), err)
+		return nil, fmt.Errorf("%s: %w", w.pathOf(n), err)
 	}
-	return w.rec[:0].u16(typ).u16(unixPerm(n.mode)).u16(ui).u16(gi).u32(mtime).u32(ino.number), nil
+	return w.rec[:0].u16(typ).u16(unixPerm(n.mode)).u16(ui).u16(gi).u32(mtime).u32(number), nil
 }
 
 // idIndex returns the id table index of a uid or gid, adding it on first
@@ -418,8 +447,8 @@ func (w *writer) idIndex(id uint32) (uint16, error) {
 
 // xattrIndex returns the index of the node's attribute set, storing the set
 // on first use, or noIndex when it has none or xattrs are off.
-func (w *writer) xattrIndex(i int32) (uint32, error) {
-	x := w.order[i].node.xattrs
+func (w *writer) xattrIndex(n *Node) (uint32, error) {
+	x := n.xattrs
 	if w.s.NoXattrs || len(x) == 0 {
 		return noIndex, nil
 	}
@@ -432,10 +461,10 @@ func (w *writer) xattrIndex(i int32) (uint32, error) {
 	for _, k := range keys {
 		prefix, rest, ok := splitXattr(k)
 		if !ok {
-			return 0, fmt.Errorf("%s: xattr %q: only user.*, trusted.* and security.* can be stored", w.pathOf(i), k)
+			return 0, fmt.Errorf("%s: xattr %q: only user.*, trusted.* and security.* can be stored", w.pathOf(n), k)
 		}
 		if len(rest) > 0xFFFF {
-			return 0, fmt.Errorf("%s: xattr name %q too long", w.pathOf(i), k)
+			return 0, fmt.Errorf("%s: xattr name %q too long", w.pathOf(n), k)
 		}
 		set = set.u16(prefix).u16(uint16(len(rest))).str(rest).u32(uint32(len(x[k]))).str(string(x[k]))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -46,19 +47,10 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 	}
 	defer root.Close()
 	l := loader{
-		tree:  t,
-		fsys:  root.FS(),
-		links: map[fileID]string{},
-		open: func(rel string) OpenFunc {
-			return func() (io.ReadCloser, error) {
-				r, err := os.OpenRoot(dir)
-				if err != nil {
-					return nil, err
-				}
-				defer r.Close()
-				return r.Open(rel)
-			}
-		},
+		tree:   t,
+		fsys:   root.FS(),
+		links:  map[fileID]*Node{},
+		source: func(rel string) *source { return &source{&hostDir{root: dir, dir: rel}} },
 	}
 	if !opts.NoXattrs {
 		l.xattrs = func(rel string) (map[string][]byte, error) {
@@ -80,24 +72,52 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 // with the same options gives the same bytes.
 func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 	l := loader{
-		tree:  t,
-		fsys:  fsys,
-		links: map[fileID]string{},
-		open: func(rel string) OpenFunc {
-			return func() (io.ReadCloser, error) { return fsys.Open(rel) }
-		},
+		tree:   t,
+		fsys:   fsys,
+		links:  map[fileID]*Node{},
+		source: func(rel string) *source { return &source{&fsDir{fsys: fsys, dir: rel}} },
 	}
 	return l.load(dest)
 }
 
+// hostDir opens the files of one directory that AddDir loaded, by name,
+// through an os.Root of the loaded tree: no descriptor stays open between
+// files, and a link swapped in cannot lead outside the tree.
+type hostDir struct {
+	root string // the directory AddDir loaded
+	dir  string // this directory, relative to root
+}
+
+func (h *hostDir) open(name string) (io.ReadCloser, error) {
+	r, err := os.OpenRoot(h.root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(path.Join(h.dir, name))
+}
+
+// fsDir opens the files of one directory that AddFS loaded, by name.
+type fsDir struct {
+	fsys fs.FS
+	dir  string
+}
+
+func (d *fsDir) open(name string) (io.ReadCloser, error) {
+	return d.fsys.Open(path.Join(d.dir, name))
+}
+
 type fileID struct{ dev, ino uint64 }
 
+// loader adds a directory tree to a Tree, a directory at a time: each
+// entry goes straight into its parent's node, and the regular files of a
+// directory share one opener that opens them by name.
 type loader struct {
 	tree   *Tree
 	fsys   fs.FS
-	open   func(rel string) OpenFunc
+	source func(rel string) *source // the opener of the directory at rel
 	xattrs func(rel string) (map[string][]byte, error)
-	links  map[fileID]string // first tree path of each multiply linked inode
+	links  map[fileID]*Node // the node of each multiply linked inode met
 }
 
 func (l *loader) load(dest string) error {
@@ -105,19 +125,171 @@ func (l *loader) load(dest string) error {
 	if err != nil {
 		return &PathError{Op: "add", Path: dest, Err: err}
 	}
-	if err := l.tree.MkdirAll(path.Dir(dest), Attr{Mode: 0o755}); err != nil {
+	parentPath := path.Dir(dest)
+	if err := l.tree.MkdirAll(parentPath, Attr{Mode: 0o755}); err != nil {
 		return err
 	}
-	return fs.WalkDir(l.fsys, ".", func(rel string, d fs.DirEntry, err error) error {
+	info, err := fs.Stat(l.fsys, ".")
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return &PathError{Op: "add", Path: ".", Err: ErrNotDir}
+	}
+	if dest == "/" {
+		a, _, err := l.attr(".", info)
 		if err != nil {
 			return err
 		}
-		info, err := d.Info()
+		if err := checkAttr(dest, a); err != nil {
+			return err
+		}
+		l.tree.root.setAttr(a, l.xattrs == nil)
+		return l.walk(".", dest, l.tree.root)
+	}
+	parent, err := l.tree.Lookup(parentPath)
+	if err != nil {
+		return err
+	}
+	return l.addIn(parent, parentPath, path.Base(dest), ".", info, nil)
+}
+
+// walk adds the entries of the directory at rel in the source to dir, the
+// node at full.
+func (l *loader) walk(rel, full string, dir *Node) error {
+	ents, err := fs.ReadDir(l.fsys, rel)
+	if err != nil {
+		return err
+	}
+	// Entries come sorted, so they are appended: room for all at once.
+	dir.dir.sorted = slices.Grow(dir.dir.sorted, len(ents))
+	// The names share one string: a name of a few bytes on its own would
+	// cost a rounded-up allocation each.
+	var all strings.Builder
+	for _, e := range ents {
+		all.WriteString(e.Name())
+	}
+	names, off := all.String(), 0
+	var src *source // made for the directory's first regular file
+	for _, e := range ents {
+		info, err := e.Info()
 		if err != nil {
 			return err
 		}
-		return l.addEntry(rel, path.Join(dest, rel), info)
-	})
+		name := names[off : off+len(e.Name())]
+		off += len(name)
+		childRel := path.Join(rel, name)
+		if info.Mode().IsRegular() && src == nil {
+			src = l.source(rel)
+		}
+		if err := l.addIn(dir, full, name, childRel, info, src); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attr returns the attributes of the entry at rel and what its Sys says.
+func (l *loader) attr(rel string, info fs.FileInfo) (Attr, sysInfo, error) {
+	a := Attr{Mode: info.Mode(), ModTime: info.ModTime()}
+	sys := sysOf(info)
+	a.UID, a.GID, a.Xattrs = sys.uid, sys.gid, sys.xattrs
+	if l.xattrs != nil {
+		x, err := l.xattrs(rel)
+		if err != nil {
+			return a, sys, fmt.Errorf("%s: %w", rel, err)
+		}
+		a.Xattrs = x
+	}
+	return a, sys, nil
+}
+
+// addIn adds the entry at rel, info, to dir (the node at dirPath) as
+// name; a regular file is opened through src. A directory that exists
+// already takes the entry's attributes and keeps its entries.
+func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, src *source) error {
+	typ := info.Mode().Type()
+	fullPath := func() string { return path.Join(dirPath, name) }
+	a, sys, err := l.attr(rel, info)
+	if err != nil {
+		return err
+	}
+	existing, exists := dir.lookup(name)
+	if sys.nlink > 1 && typ != fs.ModeDir {
+		if first, ok := l.links[sys.id]; ok {
+			if exists {
+				return &PathError{Op: "link", Path: fullPath(), Err: ErrExist}
+			}
+			first.linked = true
+			dir.dir.set(name, first)
+			return nil
+		}
+	}
+	op := addOp(typ)
+	if err := checkName(name); err != nil {
+		return &PathError{Op: op, Path: fullPath(), Err: err}
+	}
+	if err := checkAttr(fullPath(), a); err != nil {
+		return err
+	}
+	if typ == fs.ModeDir && exists && existing.IsDir() {
+		existing.setAttr(a, l.xattrs == nil)
+		return l.walk(rel, fullPath(), existing)
+	}
+	if exists {
+		return &PathError{Op: op, Path: fullPath(), Err: ErrExist}
+	}
+	var rdev uint32
+	var target string
+	switch typ {
+	case fs.ModeDir, 0:
+	case fs.ModeSymlink:
+		if target, err = fs.ReadLink(l.fsys, rel); err != nil {
+			return err
+		}
+		if target == "" {
+			return &PathError{Op: op, Path: fullPath(), Err: errors.New("empty target")}
+		}
+	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice, fs.ModeNamedPipe, fs.ModeSocket:
+		if typ&fs.ModeDevice != 0 && !sys.known {
+			return fmt.Errorf("%s: device without a device number", rel)
+		}
+		if rdev, err = deviceNumber(typ, sys.major, sys.minor); err != nil {
+			return &PathError{Op: op, Path: fullPath(), Err: err}
+		}
+	default:
+		return fmt.Errorf("%s: unsupported file type %v", rel, typ)
+	}
+	n := l.tree.newNode(typ)
+	n.setAttr(a, l.xattrs == nil)
+	n.rdev, n.text = rdev, target
+	if typ == 0 {
+		if info.Size() < 0 {
+			return &PathError{Op: op, Path: fullPath(), Err: fmt.Errorf("negative size %d", info.Size())}
+		}
+		n.size, n.src, n.text = info.Size(), src, name
+	}
+	if sys.nlink > 1 && typ != fs.ModeDir {
+		l.links[sys.id] = n
+	}
+	dir.dir.set(name, n)
+	if typ == fs.ModeDir {
+		return l.walk(rel, fullPath(), n)
+	}
+	return nil
+}
+
+// addOp names what adding a node of type typ does, for errors.
+func addOp(typ fs.FileMode) string {
+	switch typ {
+	case fs.ModeDir:
+		return "mkdir"
+	case 0:
+		return "add"
+	case fs.ModeSymlink:
+		return "symlink"
+	}
+	return "mknod"
 }
 
 // sysInfo is what a FileInfo's Sys says beyond the FileInfo itself.
@@ -140,49 +312,6 @@ func sysOf(info fs.FileInfo) sysInfo {
 			id: fileID{ino: uint64(s.Inode)}, nlink: uint64(s.Nlink), xattrs: s.Xattrs}
 	}
 	return sysInfo{}
-}
-
-func (l *loader) addEntry(rel, name string, info fs.FileInfo) error {
-	a := Attr{Mode: info.Mode(), ModTime: info.ModTime()}
-	sys := sysOf(info)
-	a.UID, a.GID, a.Xattrs = sys.uid, sys.gid, sys.xattrs
-	if l.xattrs != nil {
-		x, err := l.xattrs(rel)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		a.Xattrs = x
-	}
-	typ := info.Mode().Type()
-	if sys.nlink > 1 && typ != fs.ModeDir {
-		if first, ok := l.links[sys.id]; ok {
-			return l.tree.Link(name, first)
-		}
-		l.links[sys.id] = name
-	}
-	switch typ {
-	case fs.ModeDir:
-		if n, err := l.tree.Lookup(name); err == nil && n.IsDir() {
-			return l.tree.SetAttr(name, a)
-		}
-		return l.tree.Mkdir(name, a)
-	case 0:
-		return l.tree.AddFile(name, a, info.Size(), l.open(rel))
-	case fs.ModeSymlink:
-		target, err := fs.ReadLink(l.fsys, rel)
-		if err != nil {
-			return err
-		}
-		return l.tree.Symlink(name, target, a)
-	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
-		if !sys.known {
-			return fmt.Errorf("%s: device without a device number", rel)
-		}
-		return l.tree.Mknod(name, typ, sys.major, sys.minor, a)
-	case fs.ModeNamedPipe, fs.ModeSocket:
-		return l.tree.Mknod(name, typ, 0, 0, a)
-	}
-	return fmt.Errorf("%s: unsupported file type %v", rel, typ)
 }
 
 // readXattrs returns the attributes squashfs can store of the file at p,

@@ -53,11 +53,17 @@ func (m *metaWriter) ref(off uint64) uint64 {
 	return m.blockStart(off)<<16 | off%metadataBlockSize
 }
 
+// write appends b to the stream. Pending bytes never pass one block, so a
+// big table costs no copy of itself and no quadratic shifting.
 func (m *metaWriter) write(b []byte) error {
-	m.pending = append(m.pending, b...)
-	for len(m.pending) >= metadataBlockSize {
-		if err := m.cut(metadataBlockSize); err != nil {
-			return err
+	for len(b) > 0 {
+		k := min(len(b), metadataBlockSize-len(m.pending))
+		m.pending = append(m.pending, b[:k]...)
+		b = b[k:]
+		if len(m.pending) == metadataBlockSize {
+			if err := m.cut(metadataBlockSize); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

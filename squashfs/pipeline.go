@@ -108,7 +108,7 @@ func (p *pipeline) addTail(ctx context.Context, d *fileData, data []byte) error 
 		}
 		p.frag = b
 	}
-	d.frag, d.fragOffset = uint32(p.frag.frag), uint32(len(p.frag.raw))
+	d.frag, d.tail = uint32(p.frag.frag), uint32(len(p.frag.raw))
 	p.frag.raw = append(p.frag.raw, data...)
 	score := p.tailScore
 	p.tails = append(p.tails, fragTail{d: d, end: len(p.frag.raw), score: score})
@@ -162,7 +162,7 @@ func (p *pipeline) cutFragment(ctx context.Context) error {
 		b.raw = append(b.raw, full.raw[end:]...)
 		for i := range rest {
 			t := &rest[i]
-			t.d.frag, t.d.fragOffset = uint32(b.frag), t.d.fragOffset-uint32(end)
+			t.d.frag, t.d.tail = uint32(b.frag), t.d.tail-uint32(end)
 			t.end -= end
 		}
 		p.frag = b
@@ -229,49 +229,62 @@ func (w *writer) writeData(ctx context.Context) error {
 	}
 	w.stats.Fragments = len(w.frags)
 	w.stats.BytesIn = w.total - p.skipped.Load()
-	for _, d := range w.files { // duplicates share their data: each once
-		w.stats.SparseBytes += int64(d.tailHole)
+	for i := range w.files { // duplicates share their data: each once
+		w.stats.SparseBytes += int64(w.files[i].tailHole())
 	}
 	return nil
 }
 
 // produce reads every regular file, in walk order, into the pipeline.
 func (w *writer) produce(ctx context.Context, p *pipeline) error {
-	if err := w.produceDir(ctx, p, 0, pathHashSeed); err != nil {
+	if err := w.produceDir(ctx, p, w.tree.root, pathHashSeed); err != nil {
 		return err
 	}
 	p.flushFragment()
 	return nil
 }
 
-// produceDir reads the files under the directory at index di, whose path
-// hashes to h.
-func (w *writer) produceDir(ctx context.Context, p *pipeline, di int32, h uint64) error {
-	d := &w.dirs[w.order[di].aux]
-	for k, name := range d.names {
-		i := d.kids[k]
-		ino := &w.order[i]
-		ch := pathHash(h, name)
+// produceDir reads the files under the directory dir, whose path hashes
+// to h. The k-th regular file it meets gets the k-th data record: a new
+// one in files, or one in dups naming a stored file's.
+func (w *writer) produceDir(ctx context.Context, p *pipeline, dir *Node, h uint64) error {
+	for _, e := range w.dirs[w.dirIndex[dir]].ents {
+		n := e.node
+		ch := pathHash(h, e.name)
 		switch {
-		case ino.node.IsDir():
-			if err := w.produceDir(ctx, p, i, ch); err != nil {
+		case n.IsDir():
+			if err := w.produceDir(ctx, p, n, ch); err != nil {
 				return err
 			}
-		case ino.node.mode.Type() != 0 || ino.aux >= 0:
-			// Not a regular file, or a hard link to one stored already.
-		case ino.node.size == 0:
-			w.stats.Files++
-			w.newFileData(i, 0)
-		default:
-			w.stats.Files++
-			p.tailScore = uint32(mix64(ch) >> 32)
-			if err := w.storeFile(ctx, p, i); err != nil {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
-				}
-				return fmt.Errorf("%s: %w", w.pathOf(i), err)
+			continue
+		case n.mode.Type() != 0:
+			continue
+		case n.linked:
+			li := &w.links[w.linked[n]]
+			if li.stored {
+				continue // a hard link to a file stored already
 			}
+			li.stored = true
 		}
+		w.stats.Files++
+		if n.size == 0 {
+			w.newFileData(0)
+			w.fileCount++
+			continue
+		}
+		p.tailScore = uint32(mix64(ch) >> 32)
+		before := int32(len(w.files))
+		di, err := w.storeFile(ctx, p, n)
+		if err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return fmt.Errorf("%s: %w", w.pathOf(n), err)
+		}
+		if di < before {
+			w.dups = append(w.dups, dupRef{file: w.fileCount, data: di})
+		}
+		w.fileCount++
 	}
 	return nil
 }

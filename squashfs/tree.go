@@ -38,20 +38,78 @@ type OpenFunc func() (io.ReadCloser, error)
 
 // A Node is one inode of a Tree: a directory, regular file, symlink, device,
 // FIFO or socket. A node reached by several names is a hard link.
+//
+// A tree of a million files has a million nodes, so a node is kept small:
+// no closure of its own to open a file (files loaded from one directory
+// share its source and are opened by name), a device number in its
+// on-disk form, and directory entries in a sorted slice.
 type Node struct {
 	mode   fs.FileMode // type bits and permissions
 	uid    uint32
 	gid    uint32
-	mtime  time.Time
-	xattrs map[string][]byte
+	rdev   uint32 // devices, as squashfs stores the number (encodeDevice)
+	mtime  int64  // seconds since 1970, when hasTime
+	mnsec  int32  // nanoseconds of mtime
+	linked bool   // given another name by Link: it may be reached twice
+	// hasTime says the caller gave a time; without one the node's time is
+	// the zero time.
+	hasTime bool
+	size    int64 // regular files
+	xattrs  map[string][]byte
+	src     *source  // regular files: where the contents come from
+	text    string   // a symlink's target; a regular file's name in src
+	dir     *dirData // directories
+}
 
-	size   int64    // regular files
-	open   OpenFunc // regular files
-	target string   // symlinks
-	major  uint32   // devices
-	minor  uint32   // devices
+// opener opens the contents of regular files: a directory's files by
+// name, or a single file's whatever the name.
+type opener interface {
+	open(name string) (io.ReadCloser, error)
+}
 
-	entries map[string]*Node // directories
+// source holds an opener, so that a node holds one word for it, not the
+// two of an interface: the files of a loaded directory share one.
+type source struct{ opener }
+
+// funcOpener is a caller's OpenFunc for one file.
+type funcOpener OpenFunc
+
+func (f funcOpener) open(string) (io.ReadCloser, error) { return f() }
+
+// bytesOpener is the contents of a file added with AddBytes.
+type bytesOpener struct{ data []byte }
+
+func (b *bytesOpener) open(string) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.data)), nil
+}
+
+// open opens the contents of a regular file.
+func (n *Node) open() (io.ReadCloser, error) { return n.src.opener.open(n.text) }
+
+// modTime returns the node's time, the zero time when none was given.
+func (n *Node) modTime() time.Time {
+	if !n.hasTime {
+		return time.Time{}
+	}
+	return time.Unix(n.mtime, int64(n.mnsec))
+}
+
+// setAttr sets the node's permissions, owners, time and extended
+// attributes; the attributes are cloned when clone is set.
+func (n *Node) setAttr(a Attr, clone bool) {
+	n.mode = n.mode.Type() | permBits(a.Mode)
+	n.uid, n.gid = a.UID, a.GID
+	n.hasTime = !a.ModTime.IsZero()
+	n.mtime, n.mnsec = 0, 0
+	if n.hasTime {
+		n.mtime, n.mnsec = a.ModTime.Unix(), int32(a.ModTime.Nanosecond())
+	}
+	n.xattrs = a.Xattrs
+	if clone {
+		n.xattrs = cloneXattrs(a.Xattrs)
+	} else if len(a.Xattrs) == 0 {
+		n.xattrs = nil
+	}
 }
 
 // Mode returns the node's type and permission bits.
@@ -60,25 +118,41 @@ func (n *Node) Mode() fs.FileMode { return n.mode }
 // Size returns the length of a regular file, or of a symlink's target.
 func (n *Node) Size() int64 {
 	if n.mode.Type() == fs.ModeSymlink {
-		return int64(len(n.target))
+		return int64(len(n.text))
 	}
 	return n.size
 }
 
 // Target returns a symlink's target.
-func (n *Node) Target() string { return n.target }
+func (n *Node) Target() string {
+	if n.mode.Type() != fs.ModeSymlink {
+		return ""
+	}
+	return n.text
+}
 
 // IsDir reports whether the node is a directory.
 func (n *Node) IsDir() bool { return n.mode.IsDir() }
 
 // Names returns a directory's entry names in the byte order squashfs stores.
 func (n *Node) Names() []string {
-	names := make([]string, 0, len(n.entries))
-	for name := range n.entries {
-		names = append(names, name)
+	if n.dir == nil {
+		return nil
 	}
-	slices.Sort(names)
+	ents := n.dir.list()
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.name
+	}
 	return names
+}
+
+// lookup returns the directory's entry called name.
+func (n *Node) lookup(name string) (*Node, bool) {
+	if n.dir == nil {
+		return nil, false
+	}
+	return n.dir.get(name)
 }
 
 // Tree is the file system an image is written from, held in memory as
@@ -87,11 +161,33 @@ func (n *Node) Names() []string {
 // byte order of names, whatever order it was built in.
 type Tree struct {
 	root *Node
+	slab []Node // nodes are carved from here, a chunk at a time
 }
+
+// slabNodes is how many nodes are allocated at once: a whole number of
+// 8 KiB pages, so that no size class rounds the slab up.
+const slabNodes = 1024
 
 // NewTree returns a tree holding only a root directory with mode 0755.
 func NewTree() *Tree {
-	return &Tree{root: &Node{mode: fs.ModeDir | 0o755, entries: map[string]*Node{}}}
+	t := &Tree{}
+	t.root = t.newNode(fs.ModeDir | 0o755)
+	return t
+}
+
+// newNode returns a new node of type and permissions mode; a directory
+// comes with its empty list of entries.
+func (t *Tree) newNode(mode fs.FileMode) *Node {
+	if len(t.slab) == cap(t.slab) {
+		t.slab = make([]Node, 0, slabNodes)
+	}
+	t.slab = t.slab[:len(t.slab)+1]
+	n := &t.slab[len(t.slab)-1]
+	n.mode = mode
+	if mode.IsDir() {
+		n.dir = &dirData{}
+	}
+	return n
 }
 
 // Root returns the root directory.
@@ -106,8 +202,7 @@ func (t *Tree) SetAttr(name string, a Attr) error {
 	if err := checkAttr(name, a); err != nil {
 		return err
 	}
-	n.mode = n.mode.Type() | permBits(a.Mode)
-	n.uid, n.gid, n.mtime, n.xattrs = a.UID, a.GID, a.ModTime, cloneXattrs(a.Xattrs)
+	n.setAttr(a, true)
 	return nil
 }
 
@@ -126,7 +221,7 @@ var (
 
 // Mkdir adds a directory. Its parent must exist.
 func (t *Tree) Mkdir(name string, a Attr) error {
-	_, err := t.add("mkdir", name, a, &Node{mode: fs.ModeDir, entries: map[string]*Node{}})
+	_, err := t.add("mkdir", name, a, fs.ModeDir)
 	return err
 }
 
@@ -139,14 +234,14 @@ func (t *Tree) MkdirAll(name string, a Attr) error {
 	}
 	dir := t.root
 	for _, elem := range splitPath(clean) {
-		next, ok := dir.entries[elem]
+		next, ok := dir.lookup(elem)
 		if !ok {
 			if err := checkAttr(name, a); err != nil {
 				return err
 			}
-			next = &Node{mode: fs.ModeDir | permBits(a.Mode), uid: a.UID, gid: a.GID, mtime: a.ModTime,
-				xattrs: cloneXattrs(a.Xattrs), entries: map[string]*Node{}}
-			dir.entries[elem] = next
+			next = t.newNode(fs.ModeDir)
+			next.setAttr(a, true)
+			dir.dir.set(elem, next)
 		} else if !next.IsDir() {
 			return &PathError{Op: "mkdir", Path: name, Err: ErrNotDir}
 		}
@@ -164,16 +259,25 @@ func (t *Tree) AddFile(name string, a Attr, size int64, open OpenFunc) error {
 	if open == nil {
 		return &PathError{Op: "add", Path: name, Err: errors.New("no contents")}
 	}
-	_, err := t.add("add", name, a, &Node{mode: 0, size: size, open: open})
-	return err
+	return t.addFile(name, a, size, &source{funcOpener(open)})
 }
 
 // AddBytes adds a regular file holding data. The tree keeps data, so the
 // caller must not change it afterwards.
 func (t *Tree) AddBytes(name string, a Attr, data []byte) error {
-	return t.AddFile(name, a, int64(len(data)), func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	})
+	return t.addFile(name, a, int64(len(data)), &source{&bytesOpener{data}})
+}
+
+func (t *Tree) addFile(name string, a Attr, size int64, src *source) error {
+	if size < 0 {
+		return &PathError{Op: "add", Path: name, Err: fmt.Errorf("negative size %d", size)}
+	}
+	n, err := t.add("add", name, a, 0)
+	if err != nil {
+		return err
+	}
+	n.size, n.src = size, src
+	return nil
 }
 
 // Symlink adds a symbolic link to target. The target is stored as given.
@@ -181,26 +285,43 @@ func (t *Tree) Symlink(name, target string, a Attr) error {
 	if target == "" {
 		return &PathError{Op: "symlink", Path: name, Err: errors.New("empty target")}
 	}
-	_, err := t.add("symlink", name, a, &Node{mode: fs.ModeSymlink, target: target})
-	return err
+	n, err := t.add("symlink", name, a, fs.ModeSymlink)
+	if err != nil {
+		return err
+	}
+	n.text = target
+	return nil
 }
 
 // Mknod adds a device, FIFO or socket; typ is one of fs.ModeDevice (block
 // device), fs.ModeDevice|fs.ModeCharDevice, fs.ModeNamedPipe or
 // fs.ModeSocket. major and minor matter only for devices.
 func (t *Tree) Mknod(name string, typ fs.FileMode, major, minor uint32, a Attr) error {
+	rdev, err := deviceNumber(typ, major, minor)
+	if err != nil {
+		return &PathError{Op: "mknod", Path: name, Err: err}
+	}
+	n, err := t.add("mknod", name, a, typ)
+	if err != nil {
+		return err
+	}
+	n.rdev = rdev
+	return nil
+}
+
+// deviceNumber checks a node type Mknod takes and returns its device
+// number as squashfs stores it: 0 for FIFOs and sockets.
+func deviceNumber(typ fs.FileMode, major, minor uint32) (uint32, error) {
 	switch typ {
 	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
 		if major > 0xfff || minor > 0xfffff {
-			return &PathError{Op: "mknod", Path: name, Err: fmt.Errorf("device %d:%d does not fit 12-bit major, 20-bit minor", major, minor)}
+			return 0, fmt.Errorf("device %d:%d does not fit 12-bit major, 20-bit minor", major, minor)
 		}
+		return encodeDevice(major, minor), nil
 	case fs.ModeNamedPipe, fs.ModeSocket:
-		major, minor = 0, 0
-	default:
-		return &PathError{Op: "mknod", Path: name, Err: fmt.Errorf("type %v is not a device, FIFO or socket", typ)}
+		return 0, nil
 	}
-	_, err := t.add("mknod", name, a, &Node{mode: typ, major: major, minor: minor})
-	return err
+	return 0, fmt.Errorf("type %v is not a device, FIFO or socket", typ)
 }
 
 // Link adds name as a hard link to the node at existing, which must not be a
@@ -217,10 +338,11 @@ func (t *Tree) Link(name, existing string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := parent.entries[base]; ok {
+	if _, ok := parent.lookup(base); ok {
 		return &PathError{Op: "link", Path: name, Err: ErrExist}
 	}
-	parent.entries[base] = n
+	n.linked = true
+	parent.dir.set(base, n)
 	return nil
 }
 
@@ -231,10 +353,9 @@ func (t *Tree) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := parent.entries[base]; !ok {
+	if !parent.dir.remove(base) {
 		return &PathError{Op: "remove", Path: name, Err: ErrNotExist}
 	}
-	delete(parent.entries, base)
 	return nil
 }
 
@@ -249,7 +370,7 @@ func (t *Tree) Lookup(name string) (*Node, error) {
 		if !n.IsDir() {
 			return nil, &PathError{Op: "lookup", Path: name, Err: ErrNotDir}
 		}
-		next, ok := n.entries[elem]
+		next, ok := n.lookup(elem)
 		if !ok {
 			return nil, &PathError{Op: "lookup", Path: name, Err: ErrNotExist}
 		}
@@ -271,7 +392,7 @@ func (t *Tree) Resolve(name string) (*Node, string, error) {
 type nodeWalker struct{}
 
 func (nodeWalker) Child(dir *Node, name string) (*Node, error) {
-	n, ok := dir.entries[name]
+	n, ok := dir.lookup(name)
 	if !ok {
 		return nil, ErrNotExist
 	}
@@ -281,11 +402,12 @@ func (nodeWalker) Child(dir *Node, name string) (*Node, error) {
 func (nodeWalker) IsDir(n *Node) bool { return n.IsDir() }
 
 func (nodeWalker) Link(n *Node) (string, bool, error) {
-	return n.target, n.mode.Type() == fs.ModeSymlink, nil
+	return n.Target(), n.mode.Type() == fs.ModeSymlink, nil
 }
 
-// add places node at name with attributes a; the parent must exist.
-func (t *Tree) add(op, name string, a Attr, node *Node) (*Node, error) {
+// add places a new node of type typ at name with attributes a; the parent
+// must exist.
+func (t *Tree) add(op, name string, a Attr, typ fs.FileMode) (*Node, error) {
 	if err := checkAttr(name, a); err != nil {
 		return nil, err
 	}
@@ -293,12 +415,12 @@ func (t *Tree) add(op, name string, a Attr, node *Node) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := parent.entries[base]; ok {
+	if _, ok := parent.lookup(base); ok {
 		return nil, &PathError{Op: op, Path: name, Err: ErrExist}
 	}
-	node.mode |= permBits(a.Mode)
-	node.uid, node.gid, node.mtime, node.xattrs = a.UID, a.GID, a.ModTime, cloneXattrs(a.Xattrs)
-	parent.entries[base] = node
+	node := t.newNode(typ)
+	node.setAttr(a, true)
+	parent.dir.set(base, node)
 	return node, nil
 }
 

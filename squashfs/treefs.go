@@ -77,7 +77,7 @@ func (f treeFS) ReadLink(name string) (string, error) {
 	if n.mode.Type() != fs.ModeSymlink {
 		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
 	}
-	return n.target, nil
+	return n.text, nil
 }
 
 func (f treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -93,10 +93,10 @@ func (f treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // dirEntries lists a directory node in name order, as fs.ReadDir does.
 func dirEntries(n *Node) []fs.DirEntry {
-	names := n.Names()
-	out := make([]fs.DirEntry, len(names))
-	for i, name := range names {
-		out[i] = fs.FileInfoToDirEntry(nodeInfo{n.entries[name], name})
+	ents := n.dir.list()
+	out := make([]fs.DirEntry, len(ents))
+	for i, e := range ents {
+		out[i] = fs.FileInfoToDirEntry(nodeInfo{e.node, e.name})
 	}
 	return out
 }
@@ -145,10 +145,11 @@ type nodeInfo struct {
 func (i nodeInfo) Name() string       { return i.name }
 func (i nodeInfo) Size() int64        { return i.n.Size() }
 func (i nodeInfo) Mode() fs.FileMode  { return i.n.mode }
-func (i nodeInfo) ModTime() time.Time { return i.n.mtime }
+func (i nodeInfo) ModTime() time.Time { return i.n.modTime() }
 func (i nodeInfo) IsDir() bool        { return i.n.IsDir() }
 
 // Sys returns the node's owner, device numbers and extended attributes.
 func (i nodeInfo) Sys() any {
-	return &InodeInfo{UID: i.n.uid, GID: i.n.gid, Major: i.n.major, Minor: i.n.minor, Xattrs: cloneXattrs(i.n.xattrs)}
+	major, minor := decodeDevice(i.n.rdev)
+	return &InodeInfo{UID: i.n.uid, GID: i.n.gid, Major: major, Minor: minor, Xattrs: cloneXattrs(i.n.xattrs)}
 }

@@ -23,18 +23,18 @@ import (
 //
 // File data is read and compressed on Workers goroutines while a single
 // goroutine writes the results in order, so memory stays near
-// 2 × Workers × BlockSize plus the metadata of the tree.
+// 2 × Workers × BlockSize and the encoders' state, plus about 50 bytes a
+// file and the compressed inode and directory tables (MemoryLimit
+// estimates it all).
 func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats, error) {
 	s, err := opts.settings()
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{}, dedup: map[uint64]int32{},
+	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{},
 		hash: sha256.New(), ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{},
 		cache: newBlockCache(opts.Cache, s), metaHasher: newCacheHasher()}
-	if err := w.collect(); err != nil {
-		return nil, err
-	}
+	w.collect()
 	if err := w.writeHeaderSpace(); err != nil {
 		return nil, err
 	}
@@ -91,48 +91,77 @@ func (s seekWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return s.ws.Write(p)
 }
 
-// inode is what the writer knows of one Node. It is kept small, and kept
-// in one slice: a tree of a million files has a million of them.
-type inode struct {
-	node   *Node
-	ref    uint64 // inode table reference, once written
-	number uint32
+// The writer keeps no record per inode, only each stored file's data
+// record (24 bytes) and dedup slot. Both passes, data then metadata,
+// walk the tree in the same order (pre-order, names sorted), and the k-th
+// regular file met in one is the k-th met in the other: the metadata pass
+// takes each file's data record in turn, from files or, for a duplicate,
+// from dups. Inodes are numbered in the order they are written, children
+// before their directory, so a directory's number is known before its
+// children are written (the count before it plus the inodes its subtree
+// adds), and the export table is the inode references in writing order.
+// Only directories and nodes with several names (Link) get records.
+
+// dirInfo is what the writer knows of a directory.
+type dirInfo struct {
+	ents []entry // sorted, from the tree
+	// inodes counts the inodes first met in the directory's subtree,
+	// itself included.
+	inodes uint32
 	nlink  uint32
-	// aux is, for a regular file, the index in writer.files of its data
-	// (an earlier file's when it is a duplicate); for a directory, its
-	// index in writer.dirs.
-	aux     int32
-	written bool
 }
 
-// dirInfo is a directory's sorted entries and the index in writer.order of
-// each entry's inode.
-type dirInfo struct {
-	names []string
-	kids  []int32
+// linkInfo is what the writer knows of a node with several names.
+type linkInfo struct {
+	nlink   uint32
+	number  uint32
+	ref     uint64 // inode table reference, once written
+	stored  bool   // its data pass is done
+	written bool   // its inode is written
+}
+
+// dupRef says the k-th regular file shares the data of files[data].
+type dupRef struct {
+	file, data int32
 }
 
 // fileData is where a regular file's contents went. Duplicate files share
-// one.
+// one. A million small files have a million of them: it is 24 bytes.
 type fileData struct {
 	start uint64 // position of the first block
 	// The on-disk size word of each block, 0 for a hole, is
 	// writer.blocks[first : first+count].
 	first, count uint32
 	frag         uint32 // fragment index of the tail, or noIndex
-	fragOffset   uint32 // offset of the tail in the uncompressed fragment
-	// tailHole says an all-zero tail is stored as a final hole block rather
-	// than in a fragment, as mksquashfs stores it: zeros cost nothing.
-	// Only the reading goroutine sets it, so it lives apart from the block
-	// sizes, which the sink sets.
-	tailHole uint32 // the tail's length, or 0
+	// tail is, for a tail in a fragment, its offset in the uncompressed
+	// fragment block; otherwise the length of an all-zero tail stored as
+	// a final hole block rather than in a fragment, as mksquashfs stores
+	// it (zeros cost nothing), or 0. Only the reading goroutine sets frag
+	// and tail; the sink sets start and the block sizes.
+	tail uint32
+}
+
+// fragOffset returns the offset of the tail in its fragment, 0 without one.
+func (d *fileData) fragOffset() uint32 {
+	if d.frag == noIndex {
+		return 0
+	}
+	return d.tail
+}
+
+// tailHole returns the length of an all-zero tail stored as a hole.
+func (d *fileData) tailHole() uint32 {
+	if d.frag != noIndex {
+		return 0
+	}
+	return d.tail
 }
 
 // blockSizes returns the on-disk size word of every block of d, the hole
 // for a zero tail included.
 func (w *writer) blockSizes(d *fileData) []uint32 {
 	sizes := w.blocks[d.first : d.first+d.count : d.first+d.count]
-	if d.tailHole > 0 {
+	if d.tailHole() > 0 {
 		return append(sizes, 0)
 	}
 	return sizes
@@ -142,7 +171,7 @@ func (w *writer) blockSizes(d *fileData) []uint32 {
 // holes.
 func (w *writer) sparseBytes(d *fileData, size int64) uint64 {
 	bs := int64(w.s.BlockSize)
-	sparse := uint64(d.tailHole)
+	sparse := uint64(d.tailHole())
 	for i, s := range w.blocks[d.first : d.first+d.count] {
 		if s == 0 {
 			sparse += uint64(min(bs, size-int64(i)*bs))
@@ -177,10 +206,19 @@ type writer struct {
 	tree *Tree
 	pos  uint64 // next byte of the image
 
-	index map[*Node]int32 // each node's inode in order
-	order []inode         // every inode, in walk order (pre-order, names sorted)
-	dirs  []dirInfo
-	files []fileData // regular files' data; fixed once collected
+	dirs     []dirInfo       // every directory, in walk order
+	dirIndex map[*Node]int32 // each directory's index in dirs
+	// linked is the index in links of each node Link gave several names:
+	// every other node is met once.
+	linked map[*Node]int32
+	links  []linkInfo
+	inodes uint32 // how many the image has
+
+	// files holds the data of every regular file but duplicates, in walk
+	// order, and dups the duplicates'; files is allocated once at its
+	// bound, so the pipeline may point into it.
+	files []fileData
+	dups  []dupRef
 	// blocks holds the on-disk size words of every file's blocks, which
 	// the sink fills in; fixed in size once collected. usedBlocks of them
 	// are given out.
@@ -188,12 +226,21 @@ type writer struct {
 	usedBlocks int
 	total      int64 // bytes of regular file data, hard links counted once
 
+	// Walk cursors: regular files met, and, in the metadata pass, the
+	// next of files and of dups to take and the last inode number given.
+	fileCount  int32
+	nextFile   int32
+	nextDup    int32
+	nextNumber uint32
+	kids       []kidRef    // the entries of the directories being written
+	exports    *metaWriter // the export table, as inodes are written
+
 	// Deduplication: how many files have each size, and the files stored
 	// so far by a 64-bit prefix of the SHA-256 of their contents. A prefix
 	// shared by different contents only costs a comparison: every
 	// candidate is compared byte by byte.
 	sizes map[int64]sizeInfo
-	dedup map[uint64]int32 // index in order
+	dedup dedupTable
 	hash  hash.Hash
 	sum   []byte
 	buf   []byte // scratch for reading whole files: hashing, comparing
@@ -202,7 +249,6 @@ type writer struct {
 
 	frags []fragEntry // written fragment blocks, in index order
 
-	nextNumber  uint32
 	ids         map[uint32]uint16
 	idList      []uint32
 	xattrIDs    map[string]uint32 // encoded xattr set -> index
@@ -218,41 +264,56 @@ type writer struct {
 	listing le // scratch for one directory listing
 }
 
+// kidRef is where a directory entry's inode went.
+type kidRef struct {
+	ref    uint64
+	number uint32
+}
+
 type fragEntry struct {
 	start uint64
 	size  uint32
 }
 
-// collect walks the tree once: it finds every inode, counts links, and
-// notes which file sizes occur more than once. A first pass counts, so
-// that every table is allocated once at its size.
-func (w *writer) collect() error {
+// collect walks the tree once: it finds every directory, counts inodes
+// and links, and notes which file sizes occur more than once. A first
+// pass counts, so that every table is allocated once at its size.
+func (w *writer) collect() {
 	var c treeCount
 	c.count(w.tree.root, int64(w.s.BlockSize), w.s.NoFragments)
-	w.index = make(map[*Node]int32, c.nodes)
-	w.order = make([]inode, 0, c.nodes)
 	w.dirs = make([]dirInfo, 0, c.dirs)
+	w.dirIndex = make(map[*Node]int32, c.dirs)
+	w.linked = make(map[*Node]int32, c.linked)
 	w.files = make([]fileData, 0, c.files)
 	w.blocks = make([]uint32, c.blocks)
-
-	w.index[w.tree.root] = 0
-	w.order = append(w.order, inode{node: w.tree.root, nlink: 2})
-	return w.collectDir(0)
+	w.collectDir(w.tree.root)
+	w.inodes = w.dirs[0].inodes
+	if !w.s.NoDedup {
+		candidates := 0
+		for _, si := range w.sizes {
+			if si.count > 1 {
+				candidates += int(si.count)
+			}
+		}
+		w.dedup = newDedupTable(candidates)
+	}
 }
 
 // treeCount is an upper bound of the writer's tables: hard links count
 // once for each name.
 type treeCount struct {
-	nodes, dirs, files, blocks int
+	dirs, files, blocks, linked int
 }
 
 func (c *treeCount) count(n *Node, bs int64, noFragments bool) {
-	c.nodes++
+	if n.linked {
+		c.linked++
+	}
 	switch n.mode.Type() {
 	case fs.ModeDir:
 		c.dirs++
-		for _, child := range n.entries {
-			c.count(child, bs, noFragments)
+		for _, e := range n.dir.list() {
+			c.count(e.node, bs, noFragments)
 		}
 	case 0:
 		c.files++
@@ -263,33 +324,28 @@ func (c *treeCount) count(n *Node, bs int64, noFragments bool) {
 	}
 }
 
-func (w *writer) collectDir(di int32) error {
-	node := w.order[di].node
-	names := node.Names()
-	kids := make([]int32, len(names))
-	w.order[di].aux = int32(len(w.dirs))
-	w.dirs = append(w.dirs, dirInfo{names: names, kids: kids})
-	for k, name := range names {
-		child := node.entries[name]
-		if i, ok := w.index[child]; ok {
-			if child.IsDir() {
-				return fmt.Errorf("%s: a directory may appear only once (hard links to directories cannot be stored)", path.Join(w.pathOf(di), name))
+// collectDir records the directory n and everything under it, and returns
+// its index in dirs.
+func (w *writer) collectDir(n *Node) int32 {
+	di := int32(len(w.dirs))
+	w.dirIndex[n] = di
+	w.dirs = append(w.dirs, dirInfo{ents: n.dir.list(), nlink: 2})
+	inodes := uint32(1)
+	for _, e := range w.dirs[di].ents {
+		child := e.node
+		if child.linked {
+			if li, ok := w.linked[child]; ok {
+				w.links[li].nlink++
+				continue
 			}
-			w.order[i].nlink++
-			kids[k] = i
-			continue
+			w.linked[child] = int32(len(w.links))
+			w.links = append(w.links, linkInfo{nlink: 1})
 		}
-		i := int32(len(w.order))
-		w.index[child] = i
-		w.order = append(w.order, inode{node: child, nlink: 1, aux: -1})
-		kids[k] = i
 		switch child.mode.Type() {
 		case fs.ModeDir:
-			w.order[i].nlink = 2
-			w.order[di].nlink++ // the child's ".." links back
-			if err := w.collectDir(i); err != nil {
-				return err
-			}
+			w.dirs[di].nlink++ // the child's ".." links back
+			inodes += w.dirs[w.collectDir(child)].inodes
+			continue
 		case 0:
 			w.total += child.size
 			if child.size > 0 {
@@ -298,33 +354,34 @@ func (w *writer) collectDir(di int32) error {
 				w.sizes[child.size] = si
 			}
 		}
+		inodes++
 	}
-	return nil
+	w.dirs[di].inodes = inodes
+	return di
 }
 
-// pathOf returns the first path, in walk order, of the inode at index i:
-// for error messages, so the writer keeps no path per inode.
-func (w *writer) pathOf(i int32) string {
-	if i == 0 {
+// pathOf returns the first path, in walk order, of the node n: for error
+// messages, so the writer keeps no path per inode.
+func (w *writer) pathOf(n *Node) string {
+	if n == w.tree.root {
 		return "/"
 	}
-	var find func(di int32, dir string) (string, bool)
-	find = func(di int32, dir string) (string, bool) {
-		d := &w.dirs[w.order[di].aux]
-		for k, kid := range d.kids {
-			p := path.Join(dir, d.names[k])
-			if kid == i {
-				return p, true
+	var find func(dir *Node, p string) (string, bool)
+	find = func(dir *Node, p string) (string, bool) {
+		for _, e := range w.dirs[w.dirIndex[dir]].ents {
+			child := path.Join(p, e.name)
+			if e.node == n {
+				return child, true
 			}
-			if kid != 0 && w.order[kid].node.IsDir() && w.order[kid].aux >= 0 {
-				if found, ok := find(kid, p); ok {
+			if e.node.IsDir() {
+				if found, ok := find(e.node, child); ok {
 					return found, true
 				}
 			}
 		}
 		return "", false
 	}
-	p, _ := find(0, "/")
+	p, _ := find(w.tree.root, "/")
 	return p
 }
 
@@ -350,14 +407,13 @@ func (w *writer) writeAt(b []byte) error {
 	return nil
 }
 
-// storeFile stores the contents of the regular file at index i through the
-// pipeline p, or points it at an earlier file with the same contents. Each
-// file is read once, except a file of whole blocks whose size another file
-// has: its blocks go to disk as they are read, so it is hashed first to
-// find out whether it is a duplicate.
-func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
-	ino := &w.order[i]
-	n := ino.node
+// storeFile stores the contents of the regular file n through the
+// pipeline p, or points it at an earlier file with the same contents, and
+// returns the index in files of its data. Each file is read once, except
+// a file of whole blocks whose size another file has: its blocks go to
+// disk as they are read, so it is hashed first to find out whether it is
+// a duplicate.
+func (w *writer) storeFile(ctx context.Context, p *pipeline, n *Node) (int32, error) {
 	bs := int64(w.s.BlockSize)
 	nblocks, tail := n.size/bs, n.size%bs
 	if tail > 0 && w.s.NoFragments {
@@ -370,20 +426,20 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
 	if dedup && nblocks > 0 && si.stored {
 		key, err := w.hashFile(n)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if same, err := w.duplicate(i, key, nil); same || err != nil {
+		if di, same, err := w.duplicate(n, key, nil); same || err != nil {
 			if same {
 				p.skipped.Add(n.size)
 			}
-			return err
+			return di, err
 		}
 		want, hashed = key, true
 	}
 
 	rc, err := n.open()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rc.Close()
 	if nblocks == 0 {
@@ -392,32 +448,32 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
 		w.buf = grow(w.buf, int(tail))
 		data := w.buf[:tail]
 		if err := readFull(rc, data, n.size); err != nil {
-			return err
+			return 0, err
 		}
 		if err := w.atEnd(rc, n.size); err != nil {
-			return err
+			return 0, err
 		}
 		var key uint64
 		if dedup {
 			key = w.hashBytes(data)
-			if same, err := w.duplicate(i, key, data); same || err != nil {
+			if di, same, err := w.duplicate(n, key, data); same || err != nil {
 				if same {
 					p.skipped.Add(n.size)
 				}
-				return err
+				return di, err
 			}
 		}
-		d := w.newFileData(i, 0)
+		di, d := w.newFileData(0)
 		if err := w.packTail(ctx, p, d, data); err != nil {
-			return err
+			return 0, err
 		}
 		if dedup {
-			w.remember(i, key)
+			w.remember(n, di, key)
 		}
-		return nil
+		return di, nil
 	}
 
-	d := w.newFileData(i, int(nblocks))
+	di, d := w.newFileData(int(nblocks))
 	if dedup {
 		w.hash.Reset()
 	}
@@ -425,12 +481,12 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
 	for k := range nblocks {
 		b, err := p.get(ctx)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		b.raw = b.raw[:min(bs, remaining)]
 		if err := readFull(rc, b.raw, n.size); err != nil {
 			p.put(b)
-			return err
+			return 0, err
 		}
 		remaining -= int64(len(b.raw))
 		if dedup {
@@ -443,58 +499,53 @@ func (w *writer) storeFile(ctx context.Context, p *pipeline, i int32) error {
 		w.buf = grow(w.buf, int(tail))
 		data := w.buf[:tail]
 		if err := readFull(rc, data, n.size); err != nil {
-			return err
+			return 0, err
 		}
 		if dedup {
 			w.hash.Write(data)
 		}
 		if err := w.packTail(ctx, p, d, data); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := w.atEnd(rc, n.size); err != nil {
-		return err
+		return 0, err
 	}
 	if dedup {
 		w.sum = w.hash.Sum(w.sum[:0])
 		key := binary.LittleEndian.Uint64(w.sum)
 		if hashed && key != want {
-			return errors.New("file changed while being read")
+			return 0, errors.New("file changed while being read")
 		}
-		w.remember(i, key)
+		w.remember(n, di, key)
 	}
-	return nil
+	return di, nil
 }
 
-// newFileData gives the file at index i data of nblocks blocks.
-func (w *writer) newFileData(i int32, nblocks int) *fileData {
-	w.order[i].aux = int32(len(w.files))
+// newFileData adds the data of a file of nblocks blocks to files.
+func (w *writer) newFileData(nblocks int) (int32, *fileData) {
 	w.files = append(w.files, fileData{first: uint32(w.usedBlocks), count: uint32(nblocks), frag: noIndex})
 	w.usedBlocks += nblocks
-	return &w.files[len(w.files)-1]
+	return int32(len(w.files) - 1), &w.files[len(w.files)-1]
 }
 
 // packTail puts a file's tail into a fragment block, or stores an all-zero
 // tail as a hole.
 func (w *writer) packTail(ctx context.Context, p *pipeline, d *fileData, data []byte) error {
 	if allZero(data) {
-		d.tailHole = uint32(len(data))
+		d.tail = uint32(len(data))
 		return nil
 	}
 	return p.addTail(ctx, d, data)
 }
 
-// duplicate looks for a stored file with the contents of the file at index
-// i, whose hash prefix is key and, when already read, whose bytes are data;
-// when it finds one, the file shares its data.
-func (w *writer) duplicate(i int32, key uint64, data []byte) (bool, error) {
-	prev, ok := w.dedup[key]
-	if !ok {
-		return false, nil
-	}
-	n, pn := w.order[i].node, w.order[prev].node
-	if pn.size != n.size {
-		return false, nil
+// duplicate looks for a stored file with the contents of the file n,
+// whose hash prefix is key and, when already read, whose bytes are data;
+// when it finds one, it returns the index in files of its data.
+func (w *writer) duplicate(n *Node, key uint64, data []byte) (int32, bool, error) {
+	pn, di, ok := w.dedup.get(key)
+	if !ok || pn.size != n.size {
+		return 0, false, nil
 	}
 	var same bool
 	var err error
@@ -504,26 +555,22 @@ func (w *writer) duplicate(i int32, key uint64, data []byte) (bool, error) {
 		same, err = w.sameContents(n, pn)
 	}
 	if err != nil {
-		return false, fmt.Errorf("compare with %s: %w", w.pathOf(prev), err)
+		return 0, false, fmt.Errorf("compare with %s: %w", w.pathOf(pn), err)
 	}
 	if same {
-		w.order[i].aux = w.order[prev].aux
 		w.stats.Duplicates++
-		return true, nil
+		return di, true, nil
 	}
-	return false, nil
+	return 0, false, nil
 }
 
-// remember records the file at index i, stored, as a candidate for later
-// duplicates.
-func (w *writer) remember(i int32, key uint64) {
-	if _, ok := w.dedup[key]; !ok {
-		w.dedup[key] = i
-	}
-	size := w.order[i].node.size
-	si := w.sizes[size]
+// remember records the file n, stored with its data at files[di], as a
+// candidate for later duplicates.
+func (w *writer) remember(n *Node, di int32, key uint64) {
+	w.dedup.add(key, n, di)
+	si := w.sizes[n.size]
 	si.stored = true
-	w.sizes[size] = si
+	w.sizes[n.size] = si
 }
 
 // atEnd checks that r has nothing left: more means the file grew.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -77,6 +78,10 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "mkportable squash: %v\n", err)
 		return 1
 	}
+	if err := limitMemory(tree, opts); err != nil {
+		fmt.Fprintf(stderr, "mkportable squash: %v\n", err)
+		return 2
+	}
 	var bar *progressBar
 	if !*quiet && isTerminal(stderr) {
 		bar = &progressBar{w: stderr}
@@ -92,6 +97,21 @@ func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, summary(out, stats, time.Since(start)))
 	}
 	return 0
+}
+
+// limitMemory sets the runtime's soft memory limit to what writing tree
+// needs (squashfs.MemoryLimit), so that the heap stays near the live data
+// instead of growing to twice it; a GOMEMLIMIT in the environment wins.
+func limitMemory(tree *squashfs.Tree, opts squashfs.Options) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); set {
+		return nil
+	}
+	limit, err := squashfs.MemoryLimit(tree, opts)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(limit)
+	return nil
 }
 
 // squashOptions turns the flags every image-writing command shares into

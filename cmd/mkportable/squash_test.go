@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/mkportable/mkportable/internal/testtool"
+	"github.com/mkportable/mkportable/squashfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -115,4 +117,43 @@ func sum(t *testing.T, p string) [32]byte {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return sha256.Sum256(b)
+}
+
+// TestLimitMemory checks squash sets the runtime's soft memory limit from
+// the tree, unless GOMEMLIMIT says otherwise.
+func TestLimitMemory(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	tree, err := squashfs.TreeFromDir(sourceTree(t), squashfs.LoadOptions{})
+	require.NoError(t, err)
+	opts := squashfs.Options{Workers: 2}
+	want, err := squashfs.MemoryLimit(tree, opts)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name, env string
+		want      int64
+	}{
+		{"from the tree", "", want},
+		{"GOMEMLIMIT wins", "1GiB", 12345},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("GOMEMLIMIT", tc.env)
+			} else {
+				unsetEnv(t, "GOMEMLIMIT")
+			}
+			debug.SetMemoryLimit(12345)
+			require.NoError(t, limitMemory(tree, opts))
+			require.Equal(t, tc.want, debug.SetMemoryLimit(-1))
+		})
+	}
+	unsetEnv(t, "GOMEMLIMIT")
+	require.Error(t, limitMemory(tree, squashfs.Options{BlockSize: 3}))
+}
+
+// unsetEnv removes an environment variable for the rest of the test.
+func unsetEnv(t *testing.T, key string) {
+	t.Setenv(key, "") // restores the old value afterwards
+	require.NoError(t, os.Unsetenv(key))
 }
