@@ -67,7 +67,9 @@ const (
 func encoderMemory(c Compressor, bs int64) int64 {
 	switch c.(type) {
 	case XZCompressor:
-		return 12 * bs // a binary-tree match finder of 10 bytes a byte
+		// A binary-tree match finder of 10 bytes a byte, and the same
+		// for bcjPays's samples.
+		return 12 * (bs + min(bs, probeSlices*probeSlice))
 	case GzipCompressor, LZ4Compressor:
 		return 2 * bs
 	case NoCompression:
