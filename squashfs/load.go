@@ -236,9 +236,6 @@ func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, s
 		existing.setAttr(a, l.xattrs == nil)
 		return l.walk(rel, fullPath(), existing)
 	}
-	if exists {
-		return &PathError{Op: op, Path: fullPath(), Err: ErrExist}
-	}
 	var rdev uint32
 	var target string
 	switch typ {
@@ -247,8 +244,8 @@ func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, s
 		if target, err = fs.ReadLink(l.fsys, rel); err != nil {
 			return err
 		}
-		if target == "" {
-			return &PathError{Op: op, Path: fullPath(), Err: errors.New("empty target")}
+		if err := checkTarget(target); err != nil {
+			return &PathError{Op: op, Path: fullPath(), Err: err}
 		}
 	case fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice, fs.ModeNamedPipe, fs.ModeSocket:
 		if typ&fs.ModeDevice != 0 && !sys.known {
@@ -260,19 +257,22 @@ func (l *loader) addIn(dir *Node, dirPath, name, rel string, info fs.FileInfo, s
 	default:
 		return fmt.Errorf("%s: unsupported file type %v", rel, typ)
 	}
-	n := l.tree.newNode(typ)
-	n.setAttr(a, l.xattrs == nil)
+	if typ == 0 {
+		if err := checkSize(info.Size()); err != nil {
+			return &PathError{Op: op, Path: fullPath(), Err: err}
+		}
+	}
+	n, err := l.tree.attach(dir, name, op, fullPath(), a, typ, l.xattrs == nil)
+	if err != nil {
+		return err
+	}
 	n.rdev, n.text = rdev, target
 	if typ == 0 {
-		if info.Size() < 0 {
-			return &PathError{Op: op, Path: fullPath(), Err: fmt.Errorf("negative size %d", info.Size())}
-		}
 		n.size, n.src, n.text = info.Size(), src, name
 	}
 	if sys.nlink > 1 && typ != fs.ModeDir {
 		l.links[sys.id] = n
 	}
-	dir.dir.set(name, n)
 	if typ == fs.ModeDir {
 		return l.walk(rel, fullPath(), n)
 	}

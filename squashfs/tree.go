@@ -253,9 +253,6 @@ func (t *Tree) MkdirAll(name string, a Attr) error {
 // AddFile adds a regular file of the given size whose contents open returns.
 // Writing the image fails if open then yields a different number of bytes.
 func (t *Tree) AddFile(name string, a Attr, size int64, open OpenFunc) error {
-	if size < 0 {
-		return &PathError{Op: "add", Path: name, Err: fmt.Errorf("negative size %d", size)}
-	}
 	if open == nil {
 		return &PathError{Op: "add", Path: name, Err: errors.New("no contents")}
 	}
@@ -269,8 +266,8 @@ func (t *Tree) AddBytes(name string, a Attr, data []byte) error {
 }
 
 func (t *Tree) addFile(name string, a Attr, size int64, src *source) error {
-	if size < 0 {
-		return &PathError{Op: "add", Path: name, Err: fmt.Errorf("negative size %d", size)}
+	if err := checkSize(size); err != nil {
+		return &PathError{Op: "add", Path: name, Err: err}
 	}
 	n, err := t.add("add", name, a, 0)
 	if err != nil {
@@ -282,8 +279,8 @@ func (t *Tree) addFile(name string, a Attr, size int64, src *source) error {
 
 // Symlink adds a symbolic link to target. The target is stored as given.
 func (t *Tree) Symlink(name, target string, a Attr) error {
-	if target == "" {
-		return &PathError{Op: "symlink", Path: name, Err: errors.New("empty target")}
+	if err := checkTarget(target); err != nil {
+		return &PathError{Op: "symlink", Path: name, Err: err}
 	}
 	n, err := t.add("symlink", name, a, fs.ModeSymlink)
 	if err != nil {
@@ -415,13 +412,36 @@ func (t *Tree) add(op, name string, a Attr, typ fs.FileMode) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := parent.lookup(base); ok {
-		return nil, &PathError{Op: op, Path: name, Err: ErrExist}
+	return t.attach(parent, base, op, name, a, typ, true)
+}
+
+// attach makes a node of type typ with attributes a (cloning their
+// xattrs when clone is set) the entry base of directory dir, unless dir
+// has one; fullName and op are for the error.
+func (t *Tree) attach(dir *Node, base, op, fullName string, a Attr, typ fs.FileMode, clone bool) (*Node, error) {
+	if _, ok := dir.lookup(base); ok {
+		return nil, &PathError{Op: op, Path: fullName, Err: ErrExist}
 	}
 	node := t.newNode(typ)
-	node.setAttr(a, true)
-	parent.dir.set(base, node)
+	node.setAttr(a, clone)
+	dir.dir.set(base, node)
 	return node, nil
+}
+
+// checkSize checks a regular file's size.
+func checkSize(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("negative size %d", size)
+	}
+	return nil
+}
+
+// checkTarget checks a symlink's target: squashfs cannot store an empty one.
+func checkTarget(target string) error {
+	if target == "" {
+		return errors.New("empty target")
+	}
+	return nil
 }
 
 // parent returns the existing directory that holds name, and name's last
