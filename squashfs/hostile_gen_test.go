@@ -299,9 +299,9 @@ func (im *himage) bytes() []byte {
 		sb.flags |= flagUncompressedInodes
 	}
 	sb.inodeTable = uint64(len(out))
-	out = append(out, l.inodes.out...)
+	out = append(out, l.inodes.bytes()...)
 	sb.dirTable = uint64(len(out))
-	out = append(out, l.dirs.out...)
+	out = append(out, l.dirs.bytes()...)
 	if len(im.frags) > 0 {
 		var tab le
 		for _, f := range im.frags {
@@ -320,24 +320,24 @@ func (im *himage) bytes() []byte {
 		kv := newMetaWriter(enc, im.rawMeta)
 		var tab le
 		for _, x := range im.xattrs {
-			tab = tab.u64(kv.ref(kv.offset())).u32(x.count).u32(x.size)
+			tab = tab.u64(mustU64(kv.ref(kv.offset()))).u32(x.count).u32(x.size)
 			must(kv.write(x.kv))
 		}
 		must(kv.flush())
 		kvStart := uint64(len(out))
-		out = append(out, kv.out...)
+		out = append(out, kv.bytes()...)
 		m := newMetaWriter(enc, im.rawMeta)
 		must(m.write(tab))
 		must(m.flush())
 		tabStart := uint64(len(out))
-		out = append(out, m.out...)
+		out = append(out, m.bytes()...)
 		count := uint32(len(im.xattrs))
 		if im.xattrIDs != nil {
 			count = *im.xattrIDs
 		}
 		sb.xattrTable = uint64(len(out))
 		out = out.u64(kvStart).u32(count).u32(0)
-		for _, b := range m.blockStarts {
+		for _, b := range m.blockStarts() {
 			out = out.u64(tabStart + b)
 		}
 		sb.flags &^= flagNoXattrs
@@ -365,7 +365,7 @@ func (l *hlayout) placeListing(n *hnode) {
 	if n.dirSize != nil {
 		size = *n.dirSize
 	}
-	l.dirPos[n] = [3]uint32{uint32(l.dirs.blockStart(start)), uint32(start % metadataBlockSize), size}
+	l.dirPos[n] = [3]uint32{uint32(mustU64(l.dirs.blockStart(start))), uint32(start % metadataBlockSize), size}
 }
 
 // emit writes a subtree children first, as a compressed stream needs: a
@@ -395,7 +395,7 @@ func (l *hlayout) emit(n *hnode) {
 }
 
 func (l *hlayout) put(n *hnode) {
-	l.refs[l.index[n]] = l.inodes.ref(l.inodes.offset())
+	l.refs[l.index[n]] = mustU64(l.inodes.ref(l.inodes.offset()))
 	must(l.inodes.write(n.record(l)))
 }
 
@@ -406,9 +406,9 @@ func appendTable(out le, enc Encoder, raw bool, records []byte) (le, uint64) {
 	must(m.write(records))
 	must(m.flush())
 	start := uint64(len(out))
-	out = append(out, m.out...)
+	out = append(out, m.bytes()...)
 	at := uint64(len(out))
-	for _, s := range m.blockStarts {
+	for _, s := range m.blockStarts() {
 		out = out.u64(start + s)
 	}
 	return out, at
@@ -418,6 +418,11 @@ func must(err error) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+func mustU64(v uint64, err error) uint64 {
+	must(err)
+	return v
 }
 
 // chain returns n nested directories, each holding the next as "a", the

@@ -10,14 +10,20 @@ import (
 // writeMetadata writes everything after the data: the inode and directory
 // tables, the lookup tables, the padding, and finally the superblock.
 func (w *writer) writeMetadata() error {
-	enc, err := w.s.Compressor.NewEncoder(metadataBlockSize)
-	if err != nil {
-		return err
+	coders := make([]*metaCoder, w.s.Workers)
+	for i := range coders {
+		enc, err := w.s.Compressor.NewEncoder(metadataBlockSize)
+		if err != nil {
+			return err
+		}
+		coders[i] = &metaCoder{w: w, enc: enc, h: newCacheHasher(), raw: w.s.rawData}
 	}
+	pool := newMetaPool(coders)
+	defer pool.close()
 	raw := w.s.rawData
-	inodes, dirs := w.newMetaWriter(enc), w.newMetaWriter(enc)
+	inodes, dirs := w.newMetaWriter(pool), w.newMetaWriter(pool)
 	if !w.s.NoExport {
-		w.exports = w.newMetaWriter(enc)
+		w.exports = w.newMetaWriter(pool)
 	}
 
 	// Inodes are numbered and written children first, so that a directory's
@@ -37,13 +43,15 @@ func (w *writer) writeMetadata() error {
 
 	var sb superblock
 	sb.inodeCount = count
-	sb.rootRef = root.ref
+	if sb.rootRef, err = inodes.ref(root.pos); err != nil {
+		return err
+	}
 	sb.inodeTable = w.pos
-	if err := w.writeAt(inodes.out); err != nil {
+	if err := w.writeStream(inodes); err != nil {
 		return err
 	}
 	sb.dirTable = w.pos
-	if err := w.writeAt(dirs.out); err != nil {
+	if err := w.writeStream(dirs); err != nil {
 		return err
 	}
 
@@ -53,7 +61,7 @@ func (w *writer) writeMetadata() error {
 		for _, f := range w.frags {
 			tab = tab.u64(f.start).u32(f.size).u32(0)
 		}
-		if sb.fragTable, err = w.writeTable(enc, tab, nil); err != nil {
+		if sb.fragTable, err = w.writeTable(pool, tab, nil); err != nil {
 			return fmt.Errorf("fragment table: %w", err)
 		}
 	}
@@ -70,13 +78,13 @@ func (w *writer) writeMetadata() error {
 	for _, id := range w.idList {
 		ids = ids.u32(id)
 	}
-	if sb.idTable, err = w.writeTable(enc, ids, nil); err != nil {
+	if sb.idTable, err = w.writeTable(pool, ids, nil); err != nil {
 		return fmt.Errorf("id table: %w", err)
 	}
 
 	sb.xattrTable = noTable
 	if len(w.xattrSets) > 0 {
-		if sb.xattrTable, err = w.writeXattrs(enc); err != nil {
+		if sb.xattrTable, err = w.writeXattrs(pool); err != nil {
 			return fmt.Errorf("xattr table: %w", err)
 		}
 	} else {
@@ -137,8 +145,8 @@ func (sb *superblock) encode() []byte {
 // writeTable stores a lookup table: its records cut into metadata blocks,
 // then (after an optional header) the list of those blocks' positions,
 // whose position it returns.
-func (w *writer) writeTable(enc Encoder, records []byte, header []byte) (uint64, error) {
-	m := w.newMetaWriter(enc)
+func (w *writer) writeTable(pool *metaPool, records []byte, header []byte) (uint64, error) {
+	m := w.newMetaWriter(pool)
 	if err := m.write(records); err != nil {
 		return 0, err
 	}
@@ -152,24 +160,37 @@ func (w *writer) placeTable(m *metaWriter, header []byte) (uint64, error) {
 		return 0, err
 	}
 	start := w.pos
-	if err := w.writeAt(m.out); err != nil {
+	if err := w.writeStream(m); err != nil {
 		return 0, err
 	}
 	list := le(header)
-	for _, s := range m.blockStarts {
+	for _, s := range m.blockStarts() {
 		list = list.u64(start + s)
 	}
 	at := w.pos
 	return at, w.writeAt(list)
 }
 
+// writeStream writes the blocks of m, flushed, at the image's end.
+func (w *writer) writeStream(m *metaWriter) error {
+	for _, b := range m.blocks {
+		if err := w.writeAt(b.stored); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // writeXattrs stores each distinct attribute set once as key/value pairs,
 // then the table that maps an inode's xattr index to its set.
-func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
-	kv := w.newMetaWriter(enc)
+func (w *writer) writeXattrs(pool *metaPool) (uint64, error) {
+	kv := w.newMetaWriter(pool)
 	var ids le
 	for _, set := range w.xattrSets {
-		ref := kv.ref(kv.offset())
+		ref, err := kv.ref(kv.offset())
+		if err != nil {
+			return 0, err
+		}
 		if err := kv.write(set); err != nil {
 			return 0, err
 		}
@@ -179,11 +200,11 @@ func (w *writer) writeXattrs(enc Encoder) (uint64, error) {
 		return 0, err
 	}
 	kvStart := w.pos
-	if err := w.writeAt(kv.out); err != nil {
+	if err := w.writeStream(kv); err != nil {
 		return 0, err
 	}
 	header := le(nil).u64(kvStart).u32(uint32(len(w.xattrSets))).u32(0)
-	return w.writeTable(enc, ids, header)
+	return w.writeTable(pool, ids, header)
 }
 
 type dirIndex struct {
@@ -215,9 +236,9 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 				if k, err = w.writeInode(inodes, child, li.nlink); err != nil {
 					return k, err
 				}
-				li.ref, li.number, li.written = k.ref, k.number, true
+				li.pos, li.number, li.written = k.pos, k.number, true
 			}
-			k = kidRef{li.ref, li.number}
+			k = kidRef{li.pos, li.number}
 		default:
 			k, err = w.writeInode(inodes, child, 1)
 		}
@@ -239,7 +260,8 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 	// the last indexed header; that last kind gets an entry in the
 	// directory index, so a lookup in a big directory reads one metadata
 	// block instead of all of them. Listings under 8 KiB need no index and
-	// keep a basic inode, as mksquashfs lays them out.
+	// keep a basic inode, as mksquashfs lays them out. A header's block
+	// start is filled in when its block of the table is compressed.
 	start := dirs.offset()
 	listing := w.listing[:0]
 	var index []dirIndex
@@ -249,7 +271,7 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 	for k, e := range d.ents {
 		name := e.name
 		child := kids[k]
-		childBlock := child.ref >> 16
+		childBlock := child.pos / metadataBlockSize
 		delta := int64(child.number) - int64(base)
 		crossed := header >= 0 && len(listing)+dirEntrySize+len(name)-indexed > metadataBlockSize
 		if header < 0 || count == maxDirEntriesPerHeader || childBlock != block || delta < -32768 || delta > 32767 || crossed {
@@ -261,10 +283,11 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 				indexed = len(listing)
 			}
 			header, count, base, block = len(listing), 0, child.number, childBlock
-			listing = listing.u32(0).u32(uint32(block)).u32(base)
+			dirs.fix(start+uint64(len(listing))+4, fixStart, inodes, child.pos)
+			listing = listing.u32(0).u32(0).u32(base)
 			delta = 0
 		}
-		listing = listing.u16(uint16(child.ref)).u16(uint16(int16(delta))).u16(basicType(e.node)).
+		listing = listing.u16(uint16(child.pos % metadataBlockSize)).u16(uint16(int16(delta))).u16(basicType(e.node)).
 			u16(uint16(len(name) - 1)).str(name)
 		count++
 	}
@@ -277,9 +300,8 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 	}
 
 	size := uint64(len(listing)) + 3 // the kernel counts "." and ".." as 3 bytes
-	blockIndex := dirs.blockStart(start)
-	if blockIndex > 0xFFFFFFFF || size > 0xFFFFFFFF {
-		return kidRef{}, fmt.Errorf("%s: directory table over 4 GiB", w.pathOf(dir))
+	if size > 0xFFFFFFFF {
+		return kidRef{}, fmt.Errorf("%s: directory listing over 4 GiB", w.pathOf(dir))
 	}
 	xattr, err := w.xattrIndex(dir)
 	if err != nil {
@@ -298,15 +320,21 @@ func (w *writer) writeDir(inodes, dirs *metaWriter, dir *Node, parent uint32) (k
 		entryBytes += dirEntrySize + len(e.name)
 	}
 	big := len(d.ents) > maxDirEntriesPerHeader || entryBytes >= metadataBlockSize
+	// The listing's block start, and each index entry's, are filled in as
+	// the inode's block is compressed.
+	w.recFix = w.recFix[:0]
 	if size <= 0xFFFF && len(index) == 0 && xattr == noIndex && !big {
-		rec := h.u32(uint32(blockIndex)).u32(d.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
+		w.recFix = append(w.recFix, fixup{at: uint64(len(h)), pos: start, target: dirs, kind: fixStart})
+		rec := h.u32(0).u32(d.nlink).u16(uint16(size)).u16(uint16(start % metadataBlockSize)).u32(parent)
 		return w.putInode(inodes, number, rec)
 	}
 	h[0] = inodeExtDir
-	rec := h.u32(d.nlink).u32(uint32(size)).u32(uint32(blockIndex)).u32(parent).
+	w.recFix = append(w.recFix, fixup{at: uint64(len(h)) + 8, pos: start, target: dirs, kind: fixStart})
+	rec := h.u32(d.nlink).u32(uint32(size)).u32(0).u32(parent).
 		u16(uint16(len(index))).u16(uint16(start % metadataBlockSize)).u32(xattr)
 	for _, ix := range index {
-		rec = rec.u32(ix.index).u32(uint32(dirs.blockStart(ix.block))).u32(uint32(len(ix.name) - 1)).str(ix.name)
+		w.recFix = append(w.recFix, fixup{at: uint64(len(rec)) + 4, pos: ix.block, target: dirs, kind: fixStart})
+		rec = rec.u32(ix.index).u32(0).u32(uint32(len(ix.name) - 1)).str(ix.name)
 	}
 	return w.putInode(inodes, number, rec)
 }
@@ -388,15 +416,19 @@ func (w *writer) writeInode(inodes *metaWriter, n *Node, nlink uint32) (kidRef, 
 // putInode appends the record of inode number, the next one, and its
 // reference to the export table, and returns where it went.
 func (w *writer) putInode(inodes *metaWriter, number uint32, rec le) (kidRef, error) {
-	k := kidRef{ref: inodes.ref(inodes.offset()), number: number}
+	k := kidRef{pos: inodes.offset(), number: number}
 	w.nextNumber = number
+	for _, f := range w.recFix { // fields of rec, from its start
+		inodes.fix(k.pos+f.at, f.kind, f.target, f.pos)
+	}
+	w.recFix = w.recFix[:0]
 	w.rec = rec[:0] // the record is copied: its room serves the next one
 	if err := inodes.write(rec); err != nil {
 		return k, err
 	}
 	if w.exports != nil {
+		w.exports.fix(w.exports.offset(), fixRef, inodes, k.pos)
 		var ref [8]byte
-		binary.LittleEndian.PutUint64(ref[:], k.ref)
 		if err := w.exports.write(ref[:]); err != nil {
 			return k, err
 		}

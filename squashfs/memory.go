@@ -31,6 +31,10 @@ func MemoryLimit(t *Tree, opts Options) (int64, error) {
 	if !s.rawData {
 		metadata /= metadataRatio
 	}
+	// The metadata pool: each worker's encoder, the blocks in flight, and
+	// a record of each block.
+	metadata += int64(s.Workers)*(encoderMemory(s.Compressor, metadataBlockSize)+4*metadataBlockSize) +
+		(c.metadata/metadataBlockSize+1)*metaBlockMem
 	live := c.tree + c.writer + max(data, metadata)
 	return live + live/4 + runtimeMemory, nil
 }
@@ -52,6 +56,8 @@ const (
 	linkMem  = 64 // the writer's linkInfo and its map entry
 	// An extended attribute: its map entry, key and value headers.
 	xattrMem = 64
+	// metaBlockMem is the record of one metadata block being written.
+	metaBlockMem = 160
 	// metadataRatio is how much the compressors shrink inode, directory
 	// and export tables at least: xz leaves a quarter of a million small
 	// files' tables.

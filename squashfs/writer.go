@@ -33,7 +33,7 @@ func Write(ctx context.Context, dst io.WriterAt, t *Tree, opts Options) (*Stats,
 	}
 	w := &writer{s: s, dst: dst, tree: t, sizes: map[int64]sizeInfo{},
 		hash: sha256.New(), ids: map[uint32]uint16{}, xattrIDs: map[string]uint32{},
-		cache: newBlockCache(opts.Cache, s), metaHasher: newCacheHasher()}
+		cache: newBlockCache(opts.Cache, s)}
 	w.collect()
 	if err := w.writeHeaderSpace(); err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ type dirInfo struct {
 type linkInfo struct {
 	nlink   uint32
 	number  uint32
-	ref     uint64 // inode table reference, once written
+	pos     uint64 // position in the inode table, once written
 	stored  bool   // its data pass is done
 	written bool   // its inode is written
 }
@@ -256,17 +256,18 @@ type writer struct {
 	flags       uint16
 	stats       Stats
 	cache       *blockCache // nil without a cache
-	metaHasher  *cacheHasher
 	cacheHits   atomic.Int64
 	cacheMisses atomic.Int64
 
-	rec     le // scratch for one inode record
-	listing le // scratch for one directory listing
+	rec     le      // scratch for one inode record
+	recFix  []fixup // fields of rec to fill in, at offsets from its start
+	listing le      // scratch for one directory listing
 }
 
-// kidRef is where a directory entry's inode went.
+// kidRef is where a directory entry's inode went: its uncompressed
+// position in the inode table, and its number.
 type kidRef struct {
-	ref    uint64
+	pos    uint64
 	number uint32
 }
 
