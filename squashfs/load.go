@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -46,11 +47,12 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 		return fmt.Errorf("add %s: %w", dir, err)
 	}
 	defer root.Close()
+	host := &hostTree{root: dir}
 	l := loader{
 		tree:   t,
 		fsys:   root.FS(),
 		links:  map[fileID]*Node{},
-		source: func(rel string) *source { return &source{&hostDir{root: dir, dir: rel}} },
+		source: func(rel string) *source { return &source{&hostDir{tree: host, dir: rel}} },
 	}
 	if !opts.NoXattrs {
 		l.xattrs = func(rel string) (map[string][]byte, error) {
@@ -80,22 +82,65 @@ func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 	return l.load(dest)
 }
 
-// hostDir opens the files of one directory that AddDir loaded, by name,
-// through an os.Root of the loaded tree: no descriptor stays open between
-// files, and a link swapped in cannot lead outside the tree.
-type hostDir struct {
+// hostTree opens the files of a tree that AddDir loaded. A directory is
+// opened through an os.Root of the tree, so that a link swapped in cannot
+// lead outside it, and a file by its name in that directory, without
+// following a link. It keeps the two directories it last opened files in:
+// the writer reads a directory's files one after another, now and then
+// comparing one with an earlier file elsewhere, so a file mostly costs one
+// open, not one for each directory on its path, and no more than its
+// read needs. Those descriptors stay open while the tree is in use; the
+// runtime closes them once the tree is dropped.
+type hostTree struct {
 	root string // the directory AddDir loaded
-	dir  string // this directory, relative to root
+
+	mu   sync.Mutex
+	top  *os.Root // root's; nil before the first open
+	dirs [2]hostDirFile
 }
 
-func (h *hostDir) open(name string) (io.ReadCloser, error) {
-	r, err := os.OpenRoot(h.root)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.Open(path.Join(h.dir, name))
+// hostDirFile is an open directory under a hostTree's root.
+type hostDirFile struct {
+	dir string // relative to the tree's root
+	f   *os.File
 }
+
+func (t *hostTree) open(dir, name string) (io.ReadCloser, error) {
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return nil, &fs.PathError{Op: "open", Path: path.Join(dir, name), Err: fs.ErrInvalid}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.top == nil {
+		top, err := os.OpenRoot(t.root)
+		if err != nil {
+			return nil, err
+		}
+		t.top = top
+	}
+	if t.dirs[0].f == nil || t.dirs[0].dir != dir {
+		if t.dirs[1].f == nil || t.dirs[1].dir != dir {
+			f, err := t.top.Open(dir)
+			if err != nil {
+				return nil, err
+			}
+			if t.dirs[1].f != nil {
+				t.dirs[1].f.Close()
+			}
+			t.dirs[1] = hostDirFile{dir, f}
+		}
+		t.dirs[0], t.dirs[1] = t.dirs[1], t.dirs[0]
+	}
+	return openFileAt(t.dirs[0].f, name)
+}
+
+// hostDir opens the files of one directory of a hostTree, by name.
+type hostDir struct {
+	tree *hostTree
+	dir  string // this directory, relative to the tree's root
+}
+
+func (h *hostDir) open(name string) (io.ReadCloser, error) { return h.tree.open(h.dir, name) }
 
 // fsDir opens the files of one directory that AddFS loaded, by name.
 type fsDir struct {

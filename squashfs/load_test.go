@@ -3,6 +3,7 @@ package squashfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -157,4 +158,92 @@ func xattrsSupported(t *testing.T) bool {
 	p := filepath.Join(t.TempDir(), "x")
 	require.NoError(t, os.WriteFile(p, nil, 0o644))
 	return unix.Lsetxattr(p, "user.probe", []byte("x"), 0) == nil
+}
+
+// TestHostFilesSwappedAfterLoad checks what reading a loaded directory's
+// files does when the host tree changes between the load and the write:
+// a file or a directory on its path swapped for a link out of the tree,
+// or a file for a FIFO, fails the write, naming the file, without
+// following the link or waiting on the FIFO.
+func TestHostFilesSwappedAfterLoad(t *testing.T) {
+	outside := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(outside, "d"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(outside, "d", "f"), []byte("secret"), 0o644))
+
+	for _, tc := range []struct {
+		name string
+		swap func(src string) error
+		want string
+	}{
+		{"file to link out", func(src string) error {
+			f := filepath.Join(src, "d", "f")
+			return errors.Join(os.Remove(f), os.Symlink(filepath.Join(outside, "secret"), f))
+		}, "d/f"},
+		{"directory to link out", func(src string) error {
+			d := filepath.Join(src, "d")
+			return errors.Join(os.RemoveAll(d), os.Symlink(filepath.Join(outside, "d"), d))
+		}, "d/f"},
+		{"file to FIFO", func(src string) error {
+			f := filepath.Join(src, "d", "f")
+			return errors.Join(os.Remove(f), unix.Mkfifo(f, 0o644))
+		}, "d/f"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := t.TempDir()
+			require.NoError(t, os.Mkdir(filepath.Join(src, "d"), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(src, "d", "f"), []byte("inside"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(src, "top"), []byte("top file"), 0o644))
+			tree, err := TreeFromDir(src, LoadOptions{})
+			require.NoError(t, err)
+			require.NoError(t, tc.swap(src))
+
+			done := make(chan error, 1)
+			go func() {
+				_, err := Write(context.Background(), &memImage{}, tree, Options{Compressor: GzipCompressor{Level: 1}})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				require.Error(t, err)
+				require.Contains(t, err.Error(), tc.want)
+				t.Log(err)
+			case <-time.After(time.Minute):
+				t.Fatal("the write hung")
+			}
+		})
+	}
+}
+
+// TestHostFilesAcrossDirectories reads files of many directories in the
+// order a write does, with duplicates that send it back to earlier
+// directories, and gets each file's own bytes.
+func TestHostFilesAcrossDirectories(t *testing.T) {
+	src := t.TempDir()
+	for d := range 5 {
+		for f := range 4 {
+			dir := filepath.Join(src, fmt.Sprint("d", d), "sub")
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			data := fmt.Sprintf("file %d/%d", d, f)
+			if f == 3 {
+				data = "file 0/0" // the same as an earlier directory's
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint("f", f)), []byte(data), 0o644))
+		}
+	}
+	tree, err := TreeFromDir(src, LoadOptions{})
+	require.NoError(t, err)
+	img := writeMem(t, tree, Options{Compressor: GzipCompressor{Level: 1}})
+	r, err := NewReader(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	for d := range 5 {
+		for f := range 4 {
+			name := fmt.Sprintf("d%d/sub/f%d", d, f)
+			want, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
+			require.NoError(t, err)
+			got, err := fs.ReadFile(r, name)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), name)
+		}
+	}
 }
