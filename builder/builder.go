@@ -38,6 +38,11 @@ type Options struct {
 	// refuse it or its service would fail. It exists to test what
 	// portabled does with bad images; never ship one.
 	SkipChecks bool
+	// BeforeWrite, when set, is called with the laid-out tree and the
+	// writer's options just before the image is written; an error stops
+	// the build. A command sets its process's memory limit there
+	// (squashfs.MemoryLimit).
+	BeforeWrite func(*squashfs.Tree, squashfs.Options) error
 }
 
 // Input is one thing Build took from the host.
@@ -158,10 +163,16 @@ func Build(ctx context.Context, spec Spec, outDir string, opts Options) (*Result
 			return nil, err
 		}
 	}
-	w, err := writeOutputs(ctx, out, img.Tree, squashfs.Options{
+	sq := squashfs.Options{
 		Compressor: comp, BlockSize: bs, Workers: opts.Workers, ModTime: opts.ModTime, Progress: opts.Progress,
 		Cache: opts.Cache,
-	}, set, signer) // xattrs are stored: an extension's release file carries portable.StrictXattr
+	} // xattrs are stored: an extension's release file carries portable.StrictXattr
+	if opts.BeforeWrite != nil {
+		if err := opts.BeforeWrite(img.Tree, sq); err != nil {
+			return nil, err
+		}
+	}
+	w, err := writeOutputs(ctx, out, img.Tree, sq, set, signer)
 	if err != nil {
 		return nil, err
 	}

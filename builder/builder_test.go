@@ -431,3 +431,31 @@ func TestClosureInfo(t *testing.T) {
 	_, err = Build(context.Background(), spec, t.TempDir(), Options{})
 	require.NoError(t, err)
 }
+
+// TestBeforeWrite checks that the hook sees the laid-out tree and the
+// writer's options, and that its error stops the build with no output.
+func TestBeforeWrite(t *testing.T) {
+	spec := fixture(t)
+	when := time.Unix(1700000000, 0)
+	var seen *squashfs.Tree
+	var seenOpts squashfs.Options
+	hook := func(tree *squashfs.Tree, opts squashfs.Options) error {
+		seen, seenOpts = tree, opts
+		return nil
+	}
+	_, err := Build(context.Background(), spec, t.TempDir(), Options{ModTime: when, Workers: 3, BeforeWrite: hook})
+	require.NoError(t, err)
+	require.NotNil(t, seen)
+	require.Equal(t, 3, seenOpts.Workers)
+	require.True(t, when.Equal(seenOpts.ModTime))
+	require.Equal(t, squashfs.MaxBlockSize, seenOpts.BlockSize)
+	_, err = seen.Lookup("etc/os-release")
+	require.NoError(t, err, "the tree is the laid-out image's")
+
+	out := t.TempDir()
+	boom := errors.New("no memory limit")
+	_, err = Build(context.Background(), spec, out, Options{BeforeWrite: func(*squashfs.Tree, squashfs.Options) error { return boom }})
+	require.ErrorIs(t, err, boom)
+	left, _ := os.ReadDir(out)
+	require.Empty(t, left)
+}

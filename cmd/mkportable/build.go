@@ -187,7 +187,8 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(2, err)
 	}
 	defer cacheDone()
-	res, err := builder.Build(ctx, spec, *outDir, builder.Options{ModTime: modTime, Workers: *jobs, Cache: cache})
+	res, err := builder.Build(ctx, spec, *outDir, builder.Options{ModTime: modTime, Workers: *jobs, Cache: cache,
+		BeforeWrite: limitMemory})
 	if err != nil {
 		return fail(1, err)
 	}

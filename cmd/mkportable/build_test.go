@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 
 	"github.com/mkportable/mkportable/builder"
@@ -87,4 +89,19 @@ func TestBuildErrors(t *testing.T) {
 	left, err := os.ReadDir(out)
 	require.NoError(t, err)
 	require.Empty(t, left, "failed builds left files behind")
+}
+
+// TestBuildLimitsMemory checks that build, like squash, sets the process's
+// memory limit to what writing its image needs.
+func TestBuildLimitsMemory(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	unsetEnv(t, "GOMEMLIMIT")
+	debug.SetMemoryLimit(math.MaxInt64)
+	flags, _ := storeFixture(t)
+	code, _, stderr := runCLI(t, append([]string{"build", "-o", t.TempDir(), "--json"}, flags...)...)
+	require.Equal(t, 0, code, stderr)
+	limit := debug.SetMemoryLimit(-1)
+	require.Less(t, limit, int64(math.MaxInt64))
+	require.Greater(t, limit, int64(16<<20))
 }
