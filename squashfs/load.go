@@ -46,8 +46,9 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 	if err != nil {
 		return fmt.Errorf("add %s: %w", dir, err)
 	}
-	defer root.Close()
-	host := &hostTree{root: dir}
+	// The tree's files are read through this root later: it stays open
+	// with the tree (see hostTree).
+	host := &hostTree{top: root}
 	l := loader{
 		tree:   t,
 		fsys:   root.FS(),
@@ -83,19 +84,19 @@ func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 }
 
 // hostTree opens the files of a tree that AddDir loaded. A directory is
-// opened through an os.Root of the tree, so that a link swapped in cannot
-// lead outside it, and a file by its name in that directory, without
-// following a link. It keeps the two directories it last opened files in:
-// the writer reads a directory's files one after another, now and then
-// comparing one with an earlier file elsewhere, so a file mostly costs one
-// open, not one for each directory on its path, and no more than its
-// read needs. Those descriptors stay open while the tree is in use; the
-// runtime closes them once the tree is dropped.
+// opened through the os.Root the tree was loaded through, so the files
+// are read from the directory that was loaded and a link swapped in
+// cannot lead outside it, and a file by its name in that directory,
+// without following a link. It keeps the two directories it last opened
+// files in: the writer reads a directory's files one after another, now
+// and then comparing one with an earlier file elsewhere, so a file mostly
+// costs one open, not one for each directory on its path, and no more
+// than its read needs. Those descriptors stay open while the tree is in
+// use; the runtime closes them once the tree is dropped.
 type hostTree struct {
-	root string // the directory AddDir loaded
+	top *os.Root
 
 	mu   sync.Mutex
-	top  *os.Root // root's; nil before the first open
 	dirs [2]hostDirFile
 }
 
@@ -111,13 +112,6 @@ func (t *hostTree) open(dir, name string) (io.ReadCloser, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.top == nil {
-		top, err := os.OpenRoot(t.root)
-		if err != nil {
-			return nil, err
-		}
-		t.top = top
-	}
 	if t.dirs[0].f == nil || t.dirs[0].dir != dir {
 		if t.dirs[1].f == nil || t.dirs[1].dir != dir {
 			f, err := t.top.Open(dir)

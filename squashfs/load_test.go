@@ -215,6 +215,28 @@ func TestHostFilesSwappedAfterLoad(t *testing.T) {
 	}
 }
 
+// TestHostFilesFromTheLoadedDirectory checks that files are read from the
+// directory that was loaded, even when another takes its name before the
+// write.
+func TestHostFilesFromTheLoadedDirectory(t *testing.T) {
+	parent := t.TempDir()
+	src := filepath.Join(parent, "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "d"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "d", "f"), []byte("loaded"), 0o644))
+	tree, err := TreeFromDir(src, LoadOptions{})
+	require.NoError(t, err)
+	require.NoError(t, os.Rename(src, filepath.Join(parent, "moved")))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "d"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "d", "f"), []byte("swap!!"), 0o644))
+
+	img := writeMem(t, tree, Options{Compressor: GzipCompressor{Level: 1}})
+	r, err := NewReader(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	got, err := fs.ReadFile(r, "d/f")
+	require.NoError(t, err)
+	require.Equal(t, "loaded", string(got))
+}
+
 // TestHostFilesAcrossDirectories reads files of many directories in the
 // order a write does, with duplicates that send it back to earlier
 // directories, and gets each file's own bytes.
