@@ -46,9 +46,15 @@ func (t *Tree) AddDir(dest, dir string, opts LoadOptions) error {
 	if err != nil {
 		return fmt.Errorf("add %s: %w", dir, err)
 	}
-	// The tree's files are read through this root later: it stays open
-	// with the tree (see hostTree).
-	host := &hostTree{top: root}
+	defer root.Close()
+	id, err := rootID(root)
+	if err != nil {
+		return fmt.Errorf("add %s: %w", dir, err)
+	}
+	if t.hostDirs == nil {
+		t.hostDirs = &hostDirs{}
+	}
+	host := &hostTree{root: dir, id: id, dirs: t.hostDirs}
 	l := loader{
 		tree:   t,
 		fsys:   root.FS(),
@@ -83,49 +89,90 @@ func (t *Tree) AddFS(dest string, fsys fs.FS) error {
 	return l.load(dest)
 }
 
-// hostTree opens the files of a tree that AddDir loaded. A directory is
-// opened through the os.Root the tree was loaded through, so the files
-// are read from the directory that was loaded and a link swapped in
-// cannot lead outside it, and a file by its name in that directory,
-// without following a link. It keeps the two directories it last opened
-// files in: the writer reads a directory's files one after another, now
-// and then comparing one with an earlier file elsewhere, so a file mostly
-// costs one open, not one for each directory on its path, and no more
-// than its read needs. Those descriptors stay open while the tree is in
-// use; the runtime closes them once the tree is dropped.
+// hostTree opens the files of a tree that AddDir loaded: a directory
+// through an os.Root of the loaded one, so that a link swapped in cannot
+// lead outside it, and a file by its name in that directory, without
+// following a link. The root is opened again by its path for each
+// directory and must be the directory that was loaded.
 type hostTree struct {
-	top *os.Root
+	root string // the directory AddDir loaded
+	id   fileID // its device and inode
+	dirs *hostDirs
+}
 
+// hostDirs keeps open the two directories a tree's files were last read
+// from, whichever AddDir loaded them: the writer reads a directory's files
+// one after another, now and then comparing one with an earlier file
+// elsewhere, so a file mostly costs one open, not one for each directory
+// on its path. A tree holds no more descriptors than these two, however
+// many directories were added to it; the runtime closes them once the
+// tree is dropped.
+type hostDirs struct {
 	mu   sync.Mutex
-	dirs [2]hostDirFile
+	open [2]hostDirFile
 }
 
 // hostDirFile is an open directory under a hostTree's root.
 type hostDirFile struct {
-	dir string // relative to the tree's root
-	f   *os.File
+	host *hostTree
+	dir  string // relative to the host's root
+	f    *os.File
 }
 
 func (t *hostTree) open(dir, name string) (io.ReadCloser, error) {
 	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
 		return nil, &fs.PathError{Op: "open", Path: path.Join(dir, name), Err: fs.ErrInvalid}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.dirs[0].f == nil || t.dirs[0].dir != dir {
-		if t.dirs[1].f == nil || t.dirs[1].dir != dir {
-			f, err := t.top.Open(dir)
+	d := t.dirs
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	is := func(e hostDirFile) bool { return e.f != nil && e.host == t && e.dir == dir }
+	if !is(d.open[0]) {
+		if !is(d.open[1]) {
+			f, err := t.openDir(dir)
 			if err != nil {
 				return nil, err
 			}
-			if t.dirs[1].f != nil {
-				t.dirs[1].f.Close()
+			if d.open[1].f != nil {
+				d.open[1].f.Close()
 			}
-			t.dirs[1] = hostDirFile{dir, f}
+			d.open[1] = hostDirFile{t, dir, f}
 		}
-		t.dirs[0], t.dirs[1] = t.dirs[1], t.dirs[0]
+		d.open[0], d.open[1] = d.open[1], d.open[0]
 	}
-	return openFileAt(t.dirs[0].f, name)
+	return openFileAt(d.open[0].f, name)
+}
+
+// openDir opens directory dir of the loaded tree.
+func (t *hostTree) openDir(dir string) (*os.File, error) {
+	root, err := os.OpenRoot(t.root)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if id, err := rootID(root); err != nil {
+		return nil, err
+	} else if id != t.id {
+		return nil, fmt.Errorf("%s: %w", t.root, errDirReplaced)
+	}
+	return root.Open(dir)
+}
+
+// errDirReplaced says a directory that was loaded is not the one its path
+// names any more.
+var errDirReplaced = errors.New("directory replaced since it was loaded")
+
+// rootID returns the device and inode of root's directory.
+func rootID(root *os.Root) (fileID, error) {
+	info, err := root.Stat(".")
+	if err != nil {
+		return fileID{}, err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, fmt.Errorf("%s: no device and inode", root.Name())
+	}
+	return fileID{uint64(st.Dev), st.Ino}, nil
 }
 
 // hostDir opens the files of one directory of a hostTree, by name.

@@ -215,9 +215,9 @@ func TestHostFilesSwappedAfterLoad(t *testing.T) {
 	}
 }
 
-// TestHostFilesFromTheLoadedDirectory checks that files are read from the
-// directory that was loaded, even when another takes its name before the
-// write.
+// TestHostFilesFromTheLoadedDirectory checks that files are read only
+// from the directory that was loaded: when another takes its name before
+// the write, the write fails, naming it.
 func TestHostFilesFromTheLoadedDirectory(t *testing.T) {
 	parent := t.TempDir()
 	src := filepath.Join(parent, "src")
@@ -229,12 +229,37 @@ func TestHostFilesFromTheLoadedDirectory(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(src, "d"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(src, "d", "f"), []byte("swap!!"), 0o644))
 
+	_, err = Write(context.Background(), &memImage{}, tree, Options{Compressor: GzipCompressor{Level: 1}})
+	require.ErrorIs(t, err, errDirReplaced)
+	require.ErrorContains(t, err, src)
+}
+
+// TestHostDescriptors checks that a tree made of many added directories
+// holds no more than two descriptors once written, as a closure of
+// hundreds of store paths is.
+func TestHostDescriptors(t *testing.T) {
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		return len(ents)
+	}
+	base := t.TempDir()
+	tree := NewTree()
+	before := openFDs()
+	for i := range 300 {
+		dir := filepath.Join(base, fmt.Sprint("p", i))
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "bin", "f"), []byte(fmt.Sprint("store path ", i)), 0o644))
+		require.NoError(t, tree.AddDir(fmt.Sprint("/nix/store/p", i), dir, LoadOptions{}))
+	}
+	require.LessOrEqual(t, openFDs()-before, 0, "loading keeps no descriptor")
 	img := writeMem(t, tree, Options{Compressor: GzipCompressor{Level: 1}})
+	require.LessOrEqual(t, openFDs()-before, 2)
 	r, err := NewReader(bytes.NewReader(img), int64(len(img)))
 	require.NoError(t, err)
-	got, err := fs.ReadFile(r, "d/f")
+	got, err := fs.ReadFile(r, "nix/store/p299/bin/f")
 	require.NoError(t, err)
-	require.Equal(t, "loaded", string(got))
+	require.Equal(t, "store path 299", string(got))
 }
 
 // TestHostFilesAcrossDirectories reads files of many directories in the

@@ -162,6 +162,9 @@ func (n *Node) lookup(name string) (*Node, bool) {
 type Tree struct {
 	root *Node
 	slab []Node // nodes are carved from here, a chunk at a time
+	// hostDirs are the host directories kept open to read the files
+	// AddDir loaded; nil before the first AddDir.
+	hostDirs *hostDirs
 }
 
 // slabNodes is how many nodes are allocated at once: a whole number of
