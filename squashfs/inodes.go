@@ -21,9 +21,9 @@ func (w *writer) writeMetadata() error {
 	pool := newMetaPool(coders)
 	defer pool.close()
 	raw := w.s.rawData
-	inodes, dirs := w.newMetaWriter(pool), w.newMetaWriter(pool)
+	inodes, dirs := pooledMetaWriter(pool), pooledMetaWriter(pool)
 	if !w.s.NoExport {
-		w.exports = w.newMetaWriter(pool)
+		w.exports = pooledMetaWriter(pool)
 	}
 
 	// Inodes are numbered and written children first, so that a directory's
@@ -146,7 +146,7 @@ func (sb *superblock) encode() []byte {
 // then (after an optional header) the list of those blocks' positions,
 // whose position it returns.
 func (w *writer) writeTable(pool *metaPool, records []byte, header []byte) (uint64, error) {
-	m := w.newMetaWriter(pool)
+	m := pooledMetaWriter(pool)
 	if err := m.write(records); err != nil {
 		return 0, err
 	}
@@ -184,7 +184,7 @@ func (w *writer) writeStream(m *metaWriter) error {
 // writeXattrs stores each distinct attribute set once as key/value pairs,
 // then the table that maps an inode's xattr index to its set.
 func (w *writer) writeXattrs(pool *metaPool) (uint64, error) {
-	kv := w.newMetaWriter(pool)
+	kv := pooledMetaWriter(pool)
 	var ids le
 	for _, set := range w.xattrSets {
 		ref, err := kv.ref(kv.offset())

@@ -168,11 +168,11 @@ func rootID(root *os.Root) (fileID, error) {
 	if err != nil {
 		return fileID{}, err
 	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
+	sys := sysOf(info)
+	if !sys.known {
 		return fileID{}, fmt.Errorf("%s: no device and inode", root.Name())
 	}
-	return fileID{uint64(st.Dev), st.Ino}, nil
+	return sys.id, nil
 }
 
 // hostDir opens the files of one directory of a hostTree, by name.

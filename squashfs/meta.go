@@ -150,7 +150,8 @@ func (p *metaPool) close() {
 	p.wg.Wait()
 }
 
-func (w *writer) newMetaWriter(p *metaPool) *metaWriter {
+// pooledMetaWriter returns a metaWriter whose blocks pool compresses.
+func pooledMetaWriter(p *metaPool) *metaWriter {
 	return &metaWriter{pool: p, starts: []uint64{0}}
 }
 

@@ -68,7 +68,7 @@ func TestMetaFixups(t *testing.T) {
 		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
 			newStream := func(pool *metaPool) *metaWriter {
 				if pool != nil {
-					return (&writer{}).newMetaWriter(pool)
+					return pooledMetaWriter(pool)
 				}
 				enc, err := GzipCompressor{Level: 9}.NewEncoder(metadataBlockSize)
 				require.NoError(t, err)
@@ -140,8 +140,7 @@ func TestMetaPoolFailure(t *testing.T) {
 	done := make(chan [2]error)
 	go func() {
 		defer pool.close()
-		w := &writer{}
-		src, dst := w.newMetaWriter(pool), w.newMetaWriter(pool)
+		src, dst := pooledMetaWriter(pool), pooledMetaWriter(pool)
 		metaFields(t, src, dst, 1000)
 		require.NoError(t, dst.write([]byte("boom")))
 		metaFields(t, src, dst, 3000)
