@@ -114,7 +114,7 @@ pair() {
 # reader KEY LABEL IMAGE: squashfs.Reader reading every file of IMAGE
 # (scripts/readall.go) against `unsquashfs -d` extracting it, interleaved.
 # Extracting to disk costs unsquashfs what the file system makes it cost
-# (2 to 12 s for GOROOT here, as the page cache goes), so where /dev/shm
+# (1.6 to 12 s for GOROOT here, as the page cache goes), so where /dev/shm
 # is a tmpfs it also extracts there, which leaves mostly its decoding: a
 # second row, the stricter comparison.
 reader() {
