@@ -66,6 +66,32 @@ func (r *rangeDecoder) norm() {
 	}
 }
 
+// bitMask decodes one bit with probability *p from the coder's range and
+// code, and returns them updated and a mask of all ones when the bit is 0,
+// all zeros when it is 1. No branch depends on the bit: the bits of a
+// literal are what the CPU predicts worst, and a mispredicted branch costs
+// more than computing both outcomes (a tenth of the reader's time on a
+// Debian root).
+func bitMask(p *prob, rng, code uint32) (uint32, uint32, uint32) {
+	v := uint32(*p)
+	bound := (rng >> probBits) * v
+	zero := uint32((uint64(code) - uint64(bound)) >> 32) // the borrow of code - bound
+	// A 0 moves v up by (probOne-v)>>moveBits, a 1 down by v>>moveBits;
+	// with the offset, one arithmetic shift rounds both as they round.
+	*p = prob(int32(v) - (int32(v)+int32(zero&^uint32(probOne-32)))>>moveBits)
+	return bound&zero | (rng-bound)&^zero, code - bound&^zero, zero
+}
+
+// shiftIn is norm for bitMask's callers, without a branch.
+func shiftIn(rng, code uint32, in []byte, ip int) (uint32, uint32, int) {
+	var n uint32
+	if rng < topValue {
+		n = 1
+	}
+	sh := n * 8
+	return rng << sh, code<<sh | uint32(in[ip])&-n, ip + int(n)
+}
+
 // tree decodes n bits most significant first. It and literal keep the
 // coder in local variables, which the compiler holds in registers.
 func (r *rangeDecoder) tree(probs []prob, n uint) uint32 {
@@ -106,23 +132,10 @@ func (r *rangeDecoder) literal(probs *[0x300]prob, matched bool, match uint32) u
 			mb := match >> 7 & 1
 			match <<= 1
 			p := &probs[(1+mb)<<8+sym]
-			v := uint32(*p)
-			bound := (rng >> probBits) * v
-			var b uint32
-			if code < bound {
-				rng = bound
-				*p = prob(v + (probOne-v)>>moveBits)
-			} else {
-				rng -= bound
-				code -= bound
-				*p = prob(v - v>>moveBits)
-				b = 1
-			}
-			if rng < topValue {
-				rng <<= 8
-				code = code<<8 | uint32(in[ip])
-				ip++
-			}
+			var zero uint32
+			rng, code, zero = bitMask(p, rng, code)
+			rng, code, ip = shiftIn(rng, code, in, ip)
+			b := 1 + zero
 			sym = sym<<1 | b
 			if mb != b {
 				break
@@ -130,24 +143,10 @@ func (r *rangeDecoder) literal(probs *[0x300]prob, matched bool, match uint32) u
 		}
 	}
 	for sym < 0x100 {
-		p := &probs[sym]
-		v := uint32(*p)
-		bound := (rng >> probBits) * v
-		if code < bound {
-			rng = bound
-			*p = prob(v + (probOne-v)>>moveBits)
-			sym <<= 1
-		} else {
-			rng -= bound
-			code -= bound
-			*p = prob(v - v>>moveBits)
-			sym = sym<<1 | 1
-		}
-		if rng < topValue {
-			rng <<= 8
-			code = code<<8 | uint32(in[ip])
-			ip++
-		}
+		var zero uint32
+		rng, code, zero = bitMask(&probs[sym], rng, code)
+		rng, code, ip = shiftIn(rng, code, in, ip)
+		sym = sym<<1 + 1 + zero
 	}
 	r.rng, r.code, r.ip = rng, code, ip
 	return sym
@@ -158,25 +157,11 @@ func (r *rangeDecoder) reverseTree(probs []prob, n uint) uint32 {
 	rng, code, ip, in := r.rng, r.code, r.ip, r.in
 	m, v := uint32(1), uint32(0)
 	for i := range n {
-		p := &probs[m]
-		pv := uint32(*p)
-		bound := (rng >> probBits) * pv
-		if code < bound {
-			rng = bound
-			*p = prob(pv + (probOne-pv)>>moveBits)
-			m <<= 1
-		} else {
-			rng -= bound
-			code -= bound
-			*p = prob(pv - pv>>moveBits)
-			m = m<<1 | 1
-			v |= 1 << i
-		}
-		if rng < topValue {
-			rng <<= 8
-			code = code<<8 | uint32(in[ip])
-			ip++
-		}
+		var zero uint32
+		rng, code, zero = bitMask(&probs[m], rng, code)
+		rng, code, ip = shiftIn(rng, code, in, ip)
+		m = m<<1 + 1 + zero
+		v |= (1 + zero) << i
 	}
 	r.rng, r.code, r.ip = rng, code, ip
 	return v
