@@ -60,9 +60,14 @@ func (rd *Reader) WithContext(ctx context.Context) *Reader {
 }
 
 // inodeWalker walks a Reader's inodes for pathwalk.Resolve.
-type inodeWalker struct{ rd *Reader }
+// It notes where it found the last entry it looked up, which tells Open a
+// file's place in its directory.
+type inodeWalker struct {
+	rd   *Reader
+	last place
+}
 
-func (w inodeWalker) Child(dir *rinode, name string) (*rinode, error) {
+func (w *inodeWalker) Child(dir *rinode, name string) (*rinode, error) {
 	if err := w.rd.ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -74,27 +79,43 @@ func (w inodeWalker) Child(dir *rinode, name string) (*rinode, error) {
 	if !found {
 		return nil, fs.ErrNotExist
 	}
+	w.last = place{dir: dir.ref, ents: ents, idx: i}
 	return w.rd.img.child(ents[i])
 }
 
-func (inodeWalker) IsDir(in *rinode) bool { return in.mode.IsDir() }
+func (*inodeWalker) IsDir(in *rinode) bool { return in.mode.IsDir() }
 
-func (inodeWalker) Link(in *rinode) (string, bool, error) {
+func (*inodeWalker) Link(in *rinode) (string, bool, error) {
 	return in.target, in.mode.Type() == fs.ModeSymlink, nil
 }
 
 // lookup walks name from the root with pathwalk.Resolve; follow says
 // whether a final symlink is followed. Intermediate symlinks always are.
 func (rd *Reader) lookup(op, name string, follow bool) (*rinode, error) {
+	in, _, err := rd.lookupPlace(op, name, follow)
+	return in, err
+}
+
+// lookupPlace is lookup that also says where in its directory's listing
+// the inode was found; the place is zero for the root.
+func (rd *Reader) lookupPlace(op, name string, follow bool) (*rinode, place, error) {
 	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return nil, place{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	root, err := rd.img.inode(rd.img.sb.rootRef)
 	if err != nil {
-		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		return nil, place{}, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	in, _, err := pathwalk.Resolve[*rinode](inodeWalker{rd}, root, op, name, follow)
-	return in, err
+	w := &inodeWalker{rd: rd}
+	in, _, err := pathwalk.Resolve[*rinode](w, root, op, name, follow)
+	if err != nil {
+		return nil, place{}, err
+	}
+	at := w.last
+	if at.ents == nil || at.ents[at.idx].ref != in.ref {
+		at = place{}
+	}
+	return in, at, nil
 }
 
 // ResolvesAsMounted marks a Reader as resolving names as the kernel does
@@ -111,7 +132,7 @@ var (
 // Open opens the named file, following symlinks. A regular file's block
 // list is read and checked here, once.
 func (rd *Reader) Open(name string) (fs.File, error) {
-	in, err := rd.lookup("open", name, true)
+	in, at, err := rd.lookupPlace("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +140,9 @@ func (rd *Reader) Open(name string) (fs.File, error) {
 	if in.mode.IsRegular() {
 		if f.layout, err = rd.img.layout(in); err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		if rd.img.walking(at) {
+			f.walk = at
 		}
 	}
 	return f, nil

@@ -53,16 +53,10 @@ func (img *image) zeros(n int) []byte {
 // fileBlock returns block i of a regular file, shared and read-only: a
 // hole's zeros, a data block, or the tail in its fragment block. Decoded
 // blocks are cached, so files that share blocks or a fragment block (the
-// tails of small files) decode them once. ahead says the caller will go on
-// to the next block, which is then decoded on another core meanwhile.
-func (img *image) fileBlock(in *rinode, l *layout, i int, ahead bool) ([]byte, error) {
+// tails of small files) decode them once.
+func (img *image) fileBlock(in *rinode, l *layout, i int) ([]byte, error) {
 	bs := uint64(img.bs)
 	want := int(min(bs, in.size-uint64(i)*bs))
-	if ahead {
-		for j := range cap(img.ahead) {
-			img.readAhead(in, l, i+1+j)
-		}
-	}
 	if i < len(l.words) {
 		word := l.words[i]
 		if word&^dataUncompressed == 0 {
@@ -86,6 +80,12 @@ func (img *image) fileBlock(in *rinode, l *layout, i int, ahead bool) ([]byte, e
 		return nil, corrupt("tail of %d bytes at %d in fragment %d of %d bytes", want, in.fragOff, in.frag, len(fb))
 	}
 	return fb[in.fragOff:end], nil
+}
+
+// blockCount is the number of blocks of a regular file, its tail
+// included.
+func (img *image) blockCount(in *rinode) int {
+	return int((in.size + uint64(img.bs) - 1) / uint64(img.bs))
 }
 
 // readAhead starts decoding block i of a file, or its fragment block, on
@@ -119,7 +119,7 @@ func (img *image) fragment(idx uint32) ([]byte, error) {
 	img.lastFrag = idx
 	img.mu.Unlock()
 	if inOrder {
-		for j := range cap(img.ahead) {
+		for j := range img.depth {
 			if next := int(idx) + 1 + j; next < len(img.frags) && img.frags[next].size&^dataUncompressed != 0 {
 				img.prefetch(img.fragsC, img.frags[next].start, img.frags[next].size, img.bs)
 			}
@@ -142,6 +142,12 @@ type flight struct {
 // cachedBlock returns the block at pos from cache c, or waits for the
 // goroutine decoding it, or decodes it itself.
 func (img *image) cachedBlock(c *lru[uint64, []byte], pos uint64, word uint32, limit int) ([]byte, error) {
+	return img.decodeCached(c, pos, word, limit, true)
+}
+
+// decodeCached is cachedBlock; without wait, a block another goroutine is
+// decoding is left to it, and nil is returned.
+func (img *image) decodeCached(c *lru[uint64, []byte], pos uint64, word uint32, limit int, wait bool) ([]byte, error) {
 	img.mu.Lock()
 	if data, ok := c.get(pos); ok {
 		img.mu.Unlock()
@@ -149,6 +155,9 @@ func (img *image) cachedBlock(c *lru[uint64, []byte], pos uint64, word uint32, l
 	}
 	if f, ok := img.flights[pos]; ok {
 		img.mu.Unlock()
+		if !wait {
+			return nil, nil
+		}
 		<-f.done
 		return f.data, f.err
 	}
@@ -166,10 +175,12 @@ func (img *image) cachedBlock(c *lru[uint64, []byte], pos uint64, word uint32, l
 	return f.data, f.err
 }
 
-// prefetch decodes the block at pos into cache c on a goroutine of its
-// own, when a core beyond the caller's is free and the block is neither
-// cached nor being decoded. Its errors are dropped: the reader meets them
-// again when it gets there.
+// prefetch decodes the block at pos into cache c on another core, when
+// it is neither cached nor being decoded. A goroutine starts for it if a
+// read-ahead token is free; otherwise it waits in a short queue that the
+// read-ahead goroutines take from before they stop, and is dropped when
+// that is full. Errors are dropped too: the reader meets them again when
+// it gets there.
 func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limit int) {
 	img.mu.Lock()
 	_, cached := c.peek(pos)
@@ -178,15 +189,35 @@ func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limi
 	if cached || flying {
 		return
 	}
+	job := aheadJob{c, pos, word, limit}
 	select {
 	case img.ahead <- struct{}{}:
 	default:
+		select {
+		case img.aheadQueue <- job:
+		default:
+		}
 		return
 	}
 	go func() {
 		defer func() { <-img.ahead }()
-		img.cachedBlock(c, pos, word, limit)
+		for {
+			img.decodeCached(job.c, job.pos, job.word, job.limit, false)
+			select {
+			case job = <-img.aheadQueue:
+			default:
+				return
+			}
+		}
 	}()
+}
+
+// aheadJob is a block for prefetch to decode.
+type aheadJob struct {
+	c     *lru[uint64, []byte]
+	pos   uint64
+	word  uint32
+	limit int
 }
 
 // readBlock reads the data or fragment block at pos with size word word
@@ -222,6 +253,7 @@ type rfile struct {
 	in     *rinode
 	name   string
 	layout *layout // regular files
+	walk   place   // the file's place in its directory, if opened in a walk through it
 
 	off  int64
 	cur  int    // index of the block in data, -1 for none
@@ -249,14 +281,116 @@ func (f *rfile) block(all bool) ([]byte, int, error) {
 		}
 		// Read ahead when the whole file is wanted, or once Read has gone
 		// on from one block to the next.
-		ahead := all || i > 0 && i == f.cur+1
-		b, err := f.rd.img.fileBlock(f.in, f.layout, i, ahead)
+		if all || i > 0 && i == f.cur+1 {
+			f.readAhead(i)
+		}
+		b, err := f.rd.img.fileBlock(f.in, f.layout, i)
 		if err != nil {
 			return nil, 0, fmt.Errorf("inode %#x: %w", f.in.ref, err)
 		}
 		f.cur, f.data = i, b
 	}
 	return f.data, int(f.off - int64(i)*bs), nil
+}
+
+// readAhead starts decoding, on the cores the read-ahead may use, the
+// blocks a reader going on from block i wants next.
+func (f *rfile) readAhead(i int) {
+	f.aheadOf(i, f.rd.img.readAhead)
+}
+
+// aheadOf calls read for each of the next blocks after block i a reader
+// going on wants, up to the read-ahead depth: the file's own, then, when
+// the file was opened in a walk through its directory, those of the files
+// after it, so that a walk through small files keeps every core busy, not
+// only the one decoding the file being read.
+func (f *rfile) aheadOf(i int, read func(in *rinode, l *layout, i int)) {
+	img := f.rd.img
+	in, l, at := f.in, f.layout, f.walk
+	next := i + 1
+	for range img.depth {
+		for next >= img.blockCount(in) {
+			if at.ents == nil {
+				return
+			}
+			if in, l, at = img.nextFile(at); in == nil {
+				return
+			}
+			next = 0
+		}
+		read(in, l, next)
+		next++
+	}
+}
+
+// place is an entry's place in its directory: the directory's inode ref,
+// its listing, and the entry's index in it.
+type place struct {
+	dir  uint64
+	ents []dirent
+	idx  int
+}
+
+// walkDirs is how many directories walking remembers the file opened last
+// in: a walk comes back to a directory after the subdirectories listed in
+// it, as deep as they nest.
+const walkDirs = 8
+
+// opened is the file opened last in one directory.
+type opened struct {
+	used bool
+	dir  uint64
+	idx  int
+}
+
+// walking notes that the file at at was opened, and says whether it comes
+// after the file opened last in the same directory: the directory is being
+// walked through in order, and read-ahead may go on into the next files.
+func (img *image) walking(at place) bool {
+	if at.ents == nil {
+		return false
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	for k := range img.opened {
+		if o := &img.opened[k]; o.used && o.dir == at.dir {
+			after := at.idx > o.idx
+			o.idx = at.idx
+			return after
+		}
+	}
+	img.opened[img.openedNext] = opened{used: true, dir: at.dir, idx: at.idx}
+	img.openedNext = (img.openedNext + 1) % walkDirs
+	return false
+}
+
+// maxWalkSkip bounds how many entries nextFile passes over (directories,
+// links, empty files) looking for a file to read ahead into.
+const maxWalkSkip = 16
+
+// nextFile returns the first regular file with data after place at in its
+// directory, with its layout and place; nil when there is none within
+// maxWalkSkip entries or one fails to read, which the reader meets again
+// when it gets there.
+func (img *image) nextFile(at place) (*rinode, *layout, place) {
+	for j := at.idx + 1; j < len(at.ents) && j <= at.idx+maxWalkSkip; j++ {
+		if at.ents[j].typ != inodeBasicFile {
+			continue
+		}
+		in, err := img.child(at.ents[j])
+		if err != nil {
+			return nil, nil, place{}
+		}
+		if in.size == 0 {
+			continue
+		}
+		l, err := img.layout(in)
+		if err != nil {
+			return nil, nil, place{}
+		}
+		return in, l, place{dir: at.dir, ents: at.ents, idx: j}
+	}
+	return nil, nil, place{}
 }
 
 func (f *rfile) Read(p []byte) (int, error) {

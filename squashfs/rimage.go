@@ -39,8 +39,9 @@ const (
 	metaCacheBlocks  = 512
 	inodeCacheSize   = 8192
 	listCacheBytes   = 32 << 20
-	dataCacheBlocks  = 4
-	fragCacheBlocks  = 8
+	dataCacheBlocks  = 4 // and one for each block read-ahead may run ahead
+	fragCacheBlocks  = 8 // the same
+	maxAheadDepth    = 16
 	xattrCacheSets   = 256
 	noParent         = ^uint64(0)
 	maxDataBlockWord = dataUncompressed | (dataUncompressed - 1)
@@ -75,11 +76,22 @@ type image struct {
 	// flights are blocks being decoded; ahead holds a token for each
 	// read-ahead goroutine, one per core (none with one core): the caller
 	// mostly waits while they decode the blocks it will want next.
-	flights map[uint64]*flight
-	ahead   chan struct{}
+	// aheadQueue holds blocks to read ahead that found no token free, for
+	// those goroutines to take before they stop; depth is how many blocks
+	// read-ahead runs ahead of the reader, twice the cores (at most
+	// maxAheadDepth), so that one is always queued for a core that frees.
+	flights    map[uint64]*flight
+	ahead      chan struct{}
+	aheadQueue chan aheadJob
+	depth      int
 	// lastFrag is the fragment block asked for last, to tell a walk
 	// through them in order.
 	lastFrag uint32
+	// opened holds the file opened last in each of the last walkDirs
+	// directories, to tell a walk through a directory's files in order;
+	// openedNext is the slot the next directory takes.
+	opened     [walkDirs]opened
+	openedNext int
 	// parents records where each directory was found, to refuse a
 	// directory listed twice (a loop, or a tree that shares a subtree).
 	parents map[uint64]dirLink
@@ -244,12 +256,14 @@ func openImage(r io.ReaderAt, size int64) (*image, error) {
 	img.meta = newLRU[uint64, []byte](metaCacheBlocks)
 	img.inodeCache = newLRU[uint64, *rinode](inodeCacheSize)
 	img.lists = newLRU[uint64, []dirent](listCacheBytes)
-	img.blocks = newLRU[uint64, []byte](dataCacheBlocks)
-	img.fragsC = newLRU[uint64, []byte](fragCacheBlocks)
 	img.flights = map[uint64]*flight{}
 	if n := runtime.GOMAXPROCS(0); n > 1 {
+		img.depth = min(2*n, maxAheadDepth)
 		img.ahead = make(chan struct{}, n)
+		img.aheadQueue = make(chan aheadJob, img.depth)
 	}
+	img.blocks = newLRU[uint64, []byte](dataCacheBlocks + img.depth)
+	img.fragsC = newLRU[uint64, []byte](fragCacheBlocks + img.depth)
 	img.lastFrag = noIndex // so that fragment 0 starts a walk in order
 	img.xattrs = newLRU[uint32, map[string][]byte](xattrCacheSets)
 	img.parents = map[uint64]dirLink{sb.rootRef: {parent: noParent}}
