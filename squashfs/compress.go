@@ -126,8 +126,25 @@ type XZCompressor struct {
 var xzDefault = lzma.Options{LC: 3, LP: 0, PB: 2, NiceLen: 64, Depth: 24}
 
 // xzProbe is the quick setting that decides, on a sample, whether a block
-// that may be code gains from the BCJ filter (see xzEncoder.bcjPays).
+// that may be code gains from the BCJ filter (see xzEncoder.bcjPays), and
+// whether filtered code is coded smaller unaligned (xzEncoder.unalignedPays).
 var xzProbe = lzma.Options{LC: 3, LP: 0, PB: 2, NiceLen: 16, Depth: 4}
+
+// unaligned is a setting with its literal and match models for data
+// without a 4-byte structure: a literal's probabilities are chosen by 4
+// bits of the byte before it (lc=4, not 3) and none by the position
+// (pb=0, not 2). liblzma's defaults (lc=3, pb=2) suit C's machine code and
+// tables, aligned to 4 and 8 bytes; text and Go's machine code are not
+// aligned. Measured with xz on 1 MiB blocks: JavaScript 0.22% smaller,
+// Python source 0.35%, .pyc 0.31%, /usr/share 0.31%, a Go binary behind
+// the BCJ filter 0.60%, but C shared libraries behind it 0.33% larger.
+// Text blocks (looksLikeText) always take it; filtered code when a sample
+// says it pays; other blocks never. Images of GOROOT, a Debian root and
+// an npm tree came out 0.25%, 0.11% and 0.29% smaller.
+func unaligned(o lzma.Options) lzma.Options {
+	o.LC, o.LP, o.PB = 4, 0, 0
+	return o
+}
 
 // The sample of a block that may be code: probeSlices stretches of
 // probeSlice bytes spread evenly over it.
@@ -158,22 +175,29 @@ func (c XZCompressor) NewEncoder(blockSize int) (Encoder, error) {
 	if c.Level > 0 {
 		opts = lzma.Preset(c.Level, false)
 	}
-	enc, err := lzma.NewEncoder(opts)
-	if err != nil {
+	e := &xzEncoder{dictSize: blockSize, bcj: !c.NoBCJ}
+	var err error
+	if e.enc, err = lzma.NewEncoder(opts); err != nil {
 		return nil, fmt.Errorf("xz: %w", err)
 	}
-	return &xzEncoder{enc: enc, dictSize: blockSize, bcj: !c.NoBCJ}, nil
+	if e.unalignedEnc, err = lzma.NewEncoder(unaligned(opts)); err != nil {
+		return nil, fmt.Errorf("xz: %w", err)
+	}
+	return e, nil
 }
 
 type xzEncoder struct {
-	enc      *lzma.Encoder
-	dictSize int
-	bcj      bool
-	raw      []byte        // the LZMA2 data of the last block
-	filtered []byte        // the last block after the x86 filter
-	prober   *lzma.Encoder // bcjPays's, made at its first call
-	sample   []byte        // bcjPays's sample, then the sample filtered
-	probe    []byte        // bcjPays's LZMA2 data
+	enc          *lzma.Encoder
+	unalignedEnc *lzma.Encoder // the same setting, unaligned
+	dictSize     int
+	bcj          bool
+	raw          []byte // the LZMA2 data of the last block
+	filtered     []byte // the last block after the x86 filter
+	// The probes' quick encoders, made at their first use, their sample
+	// and their LZMA2 data.
+	prober, unalignedProber *lzma.Encoder
+	sample                  []byte
+	probe                   []byte
 }
 
 // Compress implements Encoder. Blocks of random or already-compressed
@@ -201,8 +225,75 @@ func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
 		xz.EncodeX86(e.filtered)
 		in = e.filtered
 	}
-	e.raw = e.enc.AppendLZMA2(e.raw[:0], in)
+	enc := e.enc
+	switch {
+	case filter:
+		pays, err := e.unalignedPays(in)
+		if err != nil {
+			return dst, err
+		}
+		if pays {
+			enc = e.unalignedEnc
+		}
+	case looksLikeText(src):
+		enc = e.unalignedEnc
+	}
+	e.raw = enc.AppendLZMA2(e.raw[:0], in)
 	return xz.AppendStream(dst, e.raw, src, e.dictSize, filter), nil
+}
+
+// looksLikeText tells whether under 1% of b are control bytes other than
+// tab, newline and carriage return: text in any ASCII-based encoding.
+func looksLikeText(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7F {
+			n++
+		}
+	}
+	return n*100 < len(b)
+}
+
+// takeSample sets e.sample to probeSlices stretches of src spread evenly
+// over it.
+func (e *xzEncoder) takeSample(src []byte) {
+	e.sample = e.sample[:0]
+	for i := range probeSlices {
+		at := len(src) * i / probeSlices
+		e.sample = append(e.sample, src[at:min(at+probeSlice, len(src))]...)
+	}
+}
+
+// probeLen returns the size of the LZMA2 data *enc makes of e.sample,
+// making *enc with the quick setting o first if it is nil.
+func (e *xzEncoder) probeLen(enc **lzma.Encoder, o lzma.Options) (int, error) {
+	if *enc == nil {
+		p, err := lzma.NewEncoder(o)
+		if err != nil {
+			return 0, fmt.Errorf("xz: %w", err)
+		}
+		*enc = p
+	}
+	e.probe = (*enc).AppendLZMA2(e.probe[:0], e.sample)
+	return len(e.probe), nil
+}
+
+// unalignedPays tells whether filtered machine code is coded smaller
+// unaligned (see unaligned): it compresses a sample of it both ways with
+// the quick xzProbe setting. On Go's code the sample picks what whole
+// blocks would (8 blocks of 8); on C's shared libraries it mostly keeps
+// the default, as whole blocks would.
+func (e *xzEncoder) unalignedPays(in []byte) (bool, error) {
+	e.takeSample(in)
+	aligned, err := e.probeLen(&e.prober, xzProbe)
+	if err != nil {
+		return false, err
+	}
+	flat, err := e.probeLen(&e.unalignedProber, unaligned(xzProbe))
+	if err != nil {
+		return false, err
+	}
+	return flat < aligned, nil
 }
 
 // bcjPays tells whether the x86 filter makes a block that may be machine
@@ -212,23 +303,17 @@ func (e *xzEncoder) Compress(dst, src []byte) ([]byte, error) {
 // ways picks, as mksquashfs -Xbcj does, at a third of the cost; on a Debian
 // root it costs 0.3% of those blocks' size.
 func (e *xzEncoder) bcjPays(src []byte) (bool, error) {
-	e.sample = e.sample[:0]
-	for i := range probeSlices {
-		at := len(src) * i / probeSlices
-		e.sample = append(e.sample, src[at:min(at+probeSlice, len(src))]...)
+	e.takeSample(src)
+	plain, err := e.probeLen(&e.prober, xzProbe)
+	if err != nil {
+		return false, err
 	}
-	if e.prober == nil {
-		p, err := lzma.NewEncoder(xzProbe)
-		if err != nil {
-			return false, fmt.Errorf("xz: %w", err)
-		}
-		e.prober = p
-	}
-	e.probe = e.prober.AppendLZMA2(e.probe[:0], e.sample)
-	plain := len(e.probe)
 	xz.EncodeX86(e.sample)
-	e.probe = e.prober.AppendLZMA2(e.probe[:0], e.sample)
-	return len(e.probe) < plain, nil
+	filtered, err := e.probeLen(&e.prober, xzProbe)
+	if err != nil {
+		return false, err
+	}
+	return filtered < plain, nil
 }
 
 // How much a block looks like x86 machine code.

@@ -162,9 +162,7 @@ func TestXZPerhapsX86(t *testing.T) {
 			xz.EncodeX86(filtered)
 			filtered = xz.AppendStream(nil, lz.AppendLZMA2(nil, filtered), block, 1<<20, true)
 			require.Equal(t, tt.filter, len(filtered) < len(plain), "the block is not what the case says")
-			want := map[bool][]byte{true: filtered, false: plain}[tt.filter]
-			require.True(t, bytes.Equal(want, got), "got %d bytes, want the %d of filtered=%v (plain %d, filtered %d)",
-				len(got), len(want), tt.filter, len(plain), len(filtered))
+			require.Equal(t, tt.filter, xzFiltered(t, got), "got %d bytes (plain %d, filtered %d)", len(got), len(plain), len(filtered))
 
 			cmd := testtool.Command(t, "xz", "-d", "-c")
 			cmd.Stdin = bytes.NewReader(got)
@@ -183,4 +181,72 @@ func goroot(t testing.TB) string {
 		t.Skipf("go env GOROOT: %v", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// xzFiltered tells whether the first block of xz stream s has the x86
+// filter before LZMA2.
+func xzFiltered(t *testing.T, s []byte) bool {
+	t.Helper()
+	require.Greater(t, len(s), 16)
+	filters := int(s[13]&3) + 1 // the block flags, after the 12-byte stream header and the header size
+	require.True(t, filters == 1 || filters == 2, "%d filters", filters)
+	return filters == 2 && s[14] == 0x04
+}
+
+// lzma2Props returns lc, lp and pb from the first LZMA chunk of the
+// first block of xz stream s.
+func lzma2Props(t *testing.T, s []byte) (lc, lp, pb int) {
+	t.Helper()
+	at := 12 + (int(s[12])+1)*4 // the LZMA2 data, after the block header
+	require.GreaterOrEqual(t, s[at], byte(0xE0), "the first chunk is an LZMA chunk that sets properties")
+	props := int(s[at+5])
+	return props % 9, props / 9 % 5, props / 45
+}
+
+// TestXZUnaligned checks which blocks get the unaligned literal setting
+// (lc=4, pb=0): text always, machine code when its sample says so (the
+// Go toolchain's always has), other data never; and that every block
+// decodes with liblzma.
+func TestXZUnaligned(t *testing.T) {
+	src := bcjTree(t)
+	code, err := os.ReadFile(filepath.Join(src, "vet"))
+	require.NoError(t, err)
+	text := bytes.Repeat([]byte("ExecStart=/usr/bin/web-server --port 3031\nUser=nobody\tGroup=nogroup\r\n"), 8000)
+	table := make([]byte, 256<<10) // little-endian words that count up: aligned binary data
+	for i := 0; i+4 <= len(table); i += 4 {
+		table[i], table[i+1], table[i+2] = byte(i>>2), byte(i>>10), 0x40
+	}
+	for _, tt := range []struct {
+		name      string
+		block     []byte
+		filtered  bool
+		unaligned bool
+	}{
+		{"text", text, false, true},
+		{"Go machine code", code[1<<20 : 2<<20], true, true},
+		{"a table of words", table, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			enc, err := XZCompressor{}.NewEncoder(1 << 20)
+			require.NoError(t, err)
+			got, err := enc.Compress(nil, tt.block)
+			require.NoError(t, err)
+			require.Equal(t, tt.filtered, xzFiltered(t, got))
+			lc, lp, pb := lzma2Props(t, got)
+			want := [3]int{3, 0, 2}
+			if tt.unaligned {
+				want = [3]int{4, 0, 0}
+			}
+			require.Equal(t, want, [3]int{lc, lp, pb}, "lc, lp, pb")
+
+			cmd := testtool.Command(t, "xz", "-d", "-c")
+			cmd.Stdin = bytes.NewReader(got)
+			out, err := cmd.Output()
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(tt.block, out))
+		})
+	}
+	require.True(t, looksLikeText(text))
+	require.False(t, looksLikeText(code[1<<20:2<<20]))
+	require.False(t, looksLikeText(table))
 }
