@@ -103,10 +103,14 @@ func NewCompressor(name string) (Compressor, error) {
 // first, which turns the relative targets of calls and jumps into absolute
 // ones that repeat, so they compress about 10% smaller; blocks that may be
 // code get the filter when it shrinks a sample of them (x86Likelihood,
-// xzEncoder.bcjPays). The filter is recorded in each stream's block header, where the kernel's decoder (with
-// CONFIG_XZ_DEC_X86, which distributions enable), liblzma and our reader
-// find it, and in the image's compressor options, as mksquashfs -Xbcj x86
-// records it.
+// xzEncoder.bcjPays). The filter is recorded in each stream's block
+// header, where the kernel's decoder (with CONFIG_XZ_DEC_X86, which
+// distributions enable), liblzma and our reader find it, and in the
+// image's compressor options, as mksquashfs -Xbcj x86 records it.
+//
+// Text, and filtered code where a sample says so, is coded with literals
+// modelled on 4 bits of context and no position bits (lc=4, pb=0; see
+// unaligned), which every LZMA2 decoder reads from the stream.
 type XZCompressor struct {
 	// Level, 1 to 9, selects the encoder settings of xz's preset of that
 	// number (see lzma.Preset); 0, the default, selects xzDefault.
