@@ -78,10 +78,15 @@ func (p *pipeline) submit(b *block) {
 // the others. When the next tail does not fit, the block ends after the
 // tail, among those ending in its last quarter, with the highest score (a
 // hash of the file's path): a file whose contents change, or whose tail
-// grows or shrinks a little, moves no cut. Some tails are anchors, which
-// end their block at once: the cuts after an anchor depend on nothing
-// before it, so two packings that went apart (files added, removed or
-// grown a lot) are in step again from the next anchor on.
+// grows or shrinks a little, moves no cut. Two packings that went apart
+// (files added, removed or grown a lot) meet again where both pick the same
+// best tail, which windows that overlap share: on the tails of a Debian
+// root (1 MiB blocks, simulated), a file added or removed changes 1.2
+// blocks on average, and a tail grown by a third of a block 6.7 (95% within
+// 15). Blocks are 83% full on average. Tails that ended their block
+// outright wherever they fell ("anchors", one per two blocks of tails)
+// bounded that to about 3 blocks, but cost the images 0.17% (GOROOT) to
+// 0.27% (a Debian root) in size: more, emptier blocks, and context lost.
 
 // fragTail is a tail in the fragment block being filled.
 type fragTail struct {
@@ -110,24 +115,9 @@ func (p *pipeline) addTail(ctx context.Context, d *fileData, data []byte) error 
 	}
 	d.frag, d.tail = uint32(p.frag.frag), uint32(len(p.frag.raw))
 	p.frag.raw = append(p.frag.raw, data...)
-	score := p.tailScore
-	p.tails = append(p.tails, fragTail{d: d, end: len(p.frag.raw), score: score})
-	// An anchor ends the block whatever its fill (unless it is nearly
-	// empty): anchors depend only on paths and tail sizes, so every
-	// packing is back in step after the next one.
-	if uint64(score) < uint64(len(data))<<32/uint64(anchorBlocks*bs) && len(p.frag.raw) >= bs/8 {
-		p.submit(p.frag)
-		p.frag, p.tails = nil, p.tails[:0]
-	}
+	p.tails = append(p.tails, fragTail{d: d, end: len(p.frag.raw), score: p.tailScore})
 	return nil
 }
-
-// anchorBlocks is the mean distance between anchors, in blocks of tails: a
-// tail of n bytes is one with probability n/(anchorBlocks*BlockSize). A
-// change to the tails costs the blocks from the anchor before it to the
-// one after (about twice this, recompressed with a Cache); each anchor
-// costs half an empty block on average.
-const anchorBlocks = 2
 
 func (p *pipeline) newFragment(ctx context.Context) (*block, error) {
 	b, err := p.get(ctx)
