@@ -83,7 +83,7 @@ func (p *pipeline) submit(b *block) {
 // best tail, which windows that overlap share: on the tails of a Debian
 // root (1 MiB blocks, simulated), a file added or removed changes 1.2
 // blocks on average, and a tail grown by a third of a block 6.7 (95% within
-// 15). Blocks are 83% full on average. Tails that ended their block
+// 15). Blocks are about 82% full on average. Tails that ended their block
 // outright wherever they fell ("anchors", one per two blocks of tails)
 // bounded that to about 3 blocks, but cost the images 0.17% (GOROOT) to
 // 0.27% (a Debian root) in size: more, emptier blocks, and context lost.
