@@ -133,7 +133,8 @@ func TestRebuildMatchesColdBuild(t *testing.T) {
 	t.Logf("rebuild: %d blocks from the cache, %d compressed", stats.CacheHits, stats.CacheMisses)
 	// Packed first-fit, as mksquashfs packs, most fragment blocks after the
 	// changed directory differ: that gave 18 hits and 29 misses here; this
-	// packing gives 39 and 15.
+	// packing gives 35 and 15 (39 and 15 with the anchors it had until
+	// 2026-11-26).
 	require.Greater(t, stats.CacheHits, 2*stats.CacheMisses)
 }
 
