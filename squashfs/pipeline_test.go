@@ -14,6 +14,7 @@ import (
 // several dozen fragment blocks of 64 KiB; extra, when not empty, is one
 // more file, in the middle of the walk.
 func packedTree(t *testing.T, extra string) *Tree {
+	t.Helper()
 	tree := NewTree()
 	rng := rand.New(rand.NewPCG(3, 3))
 	for d := range 8 {
@@ -35,6 +36,7 @@ func packedTree(t *testing.T, extra string) *Tree {
 // fragmentBlocks writes tree and returns the SHA-256 of each of the
 // image's fragment blocks and each one's length.
 func fragmentBlocks(t *testing.T, tree *Tree, bs int) (sums map[[32]byte]bool, lens []int) {
+	t.Helper()
 	var img memImage
 	_, err := Write(t.Context(), &img, tree, Options{Compressor: GzipCompressor{Level: 1}, BlockSize: bs, Workers: 2})
 	require.NoError(t, err)
