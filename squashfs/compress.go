@@ -129,7 +129,7 @@ type XZCompressor struct {
 // the images 41 KB, 82 KB and 78 KB (0.05-0.1%) larger, enough to put
 // the Debian root over mksquashfs -Xbcj's size. The full depth costs
 // little because most walks end at a leaf before either depth: GOROOT
-// took 4% more CPU on average over seven interleaved pairs (from -12% to
+// took 4% more CPU on average over seven pairs, six interleaved (-12% to
 // +14%, the machine's noise), the npm tree and the Debian root 2-3% less
 // in one pair each.
 // Deeper still buys little: 80 nodes saved 0.015% on the Debian root
