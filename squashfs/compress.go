@@ -128,12 +128,11 @@ type XZCompressor struct {
 // GOROOT, the npm tree and the Debian root, 1 MiB blocks), 24 nodes made
 // the images 41 KB, 82 KB and 78 KB (0.05-0.1%) larger, enough to put
 // the Debian root over mksquashfs -Xbcj's size. The full depth costs
-// little because most walks end at a leaf before either depth: GOROOT
-// took 4% more CPU on average over seven pairs, six interleaved (-12% to
-// +14%, the machine's noise), the npm tree and the Debian root 2-3% less
-// in one pair each.
-// Deeper still buys little: 80 nodes saved 0.015% on the Debian root
-// for 18% more CPU.
+// little, we infer because most walks reach a leaf before either depth:
+// GOROOT took 4% more CPU on average over seven pairs, six of them
+// interleaved (-12% to +14%, the machine's noise), the npm tree and the
+// Debian root 2-3% less in one pair each. Deeper still buys little: 80
+// nodes saved 0.015% on the Debian root for 18% more CPU.
 var xzDefault = lzma.Preset(6, false)
 
 // xzProbe is the quick setting that decides, on a sample, whether a block
