@@ -3,6 +3,8 @@ package lzma
 import (
 	"encoding/binary"
 	"sync"
+
+	"github.com/mkportable/mkportable/internal/matchfind"
 )
 
 // Incompressible reports, at a small fraction of the cost of encoding,
@@ -154,7 +156,7 @@ func (e *estimator) repeatGain(b []byte, start, end int) int64 {
 		for i-back > start && cand-back > 0 && b[i-back-1] == b[cand-back-1] {
 			back++
 		}
-		n := 4 + commonLen(b, cand+4, i+4, len(b)-i-4)
+		n := 4 + matchfind.CommonLen(b, cand+4, i+4, len(b)-i-4)
 		gain += int64(8*(back+n)-matchCost) << fixedBits
 		for j := i + 1; j < i+n && j+4 <= len(b); j++ {
 			if j%anchorStep == 0 {

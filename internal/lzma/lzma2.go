@@ -1,5 +1,7 @@
 package lzma
 
+import "github.com/mkportable/mkportable/internal/matchfind"
+
 // LZMA2 wraps LZMA in chunks. Each chunk starts with a control byte:
 //
 //	0x00                end of data
@@ -37,7 +39,7 @@ type Encoder struct {
 	lpMask  uint32 // the position bits that select the literal coder
 	lc      uint32
 	buf     []byte
-	mf      matchFinder
+	mf      matchfind.BT4
 	m       model
 	rc      rangeEncoder
 	coded   []byte // the range coder's output for the open chunk
@@ -67,7 +69,7 @@ func NewEncoder(opts Options) (*Encoder, error) {
 // nothing before src, so a decoder needs a dictionary of len(src) bytes.
 func (e *Encoder) AppendLZMA2(dst, src []byte) []byte {
 	e.buf = src
-	e.mf.reset(src, e.opts.NiceLen, e.opts.Depth)
+	e.mf.Reset(src, e.opts.NiceLen, e.opts.Depth, maxMatchLen)
 	e.resetState()
 	e.p.reset()
 	e.rc.reset(e.coded[:0])

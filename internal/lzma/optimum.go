@@ -1,6 +1,10 @@
 package lzma
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/mkportable/mkportable/internal/matchfind"
+)
 
 // The optimal parser, as in LZMA's normal mode: from the current position
 // it prices every way to code the next stretch of input (literals, short
@@ -38,11 +42,11 @@ const (
 
 type parser struct {
 	opts    [optsSize + 2*maxMatchLen + 8]node
-	matches []match
+	matches []matchfind.Match
 	// pending holds the matches already found at the position the next
 	// parse starts from: a parse stops at a position whose longest match
 	// reaches the nice length and leaves that match to the next one.
-	pending    []match
+	pending    []matchfind.Match
 	hasPending bool
 	out        []packet
 	lenEnd     int // the furthest window position an edge reaches
@@ -56,13 +60,13 @@ func (p *parser) reset() {
 }
 
 // findAt returns the matches at pos, the match finder's next position.
-func (p *parser) findAt(e *Encoder) []match {
+func (p *parser) findAt(e *Encoder) []matchfind.Match {
 	if p.hasPending {
 		p.hasPending = false
 		p.matches, p.pending = p.pending, p.matches
 		return p.matches
 	}
-	p.matches = e.mf.find(p.matches)
+	p.matches = e.mf.Find(p.matches)
 	return p.matches
 }
 
@@ -86,23 +90,23 @@ func (p *parser) optimize(e *Encoder, pos int) []packet {
 	best := 0
 	for i, r := range m.reps {
 		if int(r) < pos {
-			repLens[i] = uint32(commonLen(buf, pos-int(r)-1, pos, int(avail)))
+			repLens[i] = uint32(matchfind.CommonLen(buf, pos-int(r)-1, pos, int(avail)))
 			if repLens[i] > repLens[best] {
 				best = i
 			}
 		}
 	}
 	if repLens[best] >= nice {
-		e.mf.skip(int(repLens[best]) - 1)
+		e.mf.Skip(int(repLens[best]) - 1)
 		return append(p.out, packet{kindRep, repLens[best], uint32(best)})
 	}
 	mainLen := uint32(0)
 	if len(matches) > 0 {
-		mainLen = matches[len(matches)-1].len
+		mainLen = matches[len(matches)-1].Len
 	}
 	if mainLen >= nice {
-		e.mf.skip(int(mainLen) - 1)
-		return append(p.out, packet{kindMatch, mainLen, matches[len(matches)-1].dist})
+		e.mf.Skip(int(mainLen) - 1)
+		return append(p.out, packet{kindMatch, mainLen, matches[len(matches)-1].Dist})
 	}
 	if mainLen < minMatchLen && repLens[best] < minMatchLen &&
 		(int(m.reps[0]) >= pos || buf[pos] != buf[pos-int(m.reps[0])-1]) {
@@ -120,7 +124,7 @@ func (p *parser) optimize(e *Encoder, pos int) []packet {
 				break
 			}
 			matches = p.findAt(e)
-			if n := len(matches); n > 0 && matches[n-1].len >= nice {
+			if n := len(matches); n > 0 && matches[n-1].Len >= nice {
 				// Leave the long match to the next parse.
 				p.pending, p.matches = p.matches, p.pending
 				p.hasPending = true
@@ -135,7 +139,7 @@ func (p *parser) optimize(e *Encoder, pos int) []packet {
 
 // relaxFrom prices every edge that leaves window position cur (absolute
 // position pos+cur).
-func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
+func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []matchfind.Match) {
 	if cur > 0 {
 		p.enter(cur)
 	}
@@ -193,7 +197,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 		if r >= at || binary.LittleEndian.Uint16(buf[at-r-1:]) != head {
 			continue
 		}
-		l := uint32(2 + commonLen(buf, at-r+1, at+2, avail-2))
+		l := uint32(2 + matchfind.CommonLen(buf, at-r+1, at+2, avail-2))
 		repBase := matchBase + e.repPrice(i, s, ps)
 		repState := s.afterRep()
 		p.grow(cur + int(l))
@@ -229,19 +233,19 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 	if len(matches) == 0 {
 		return
 	}
-	mainLen := min(matches[len(matches)-1].len, uint32(availFull))
+	mainLen := min(matches[len(matches)-1].Len, uint32(availFull))
 	if mainLen < startLen {
 		return
 	}
 	normalBase := matchBase + price0(m.isRep[s])
 	matchState := s.afterMatch()
 	j := 0
-	for matches[j].len < startLen {
+	for matches[j].Len < startLen {
 		j++
 	}
 	p.grow(cur + int(mainLen))
 	lp := &m.matchLen.prices[ps]
-	d := matches[j].dist
+	d := matches[j].Dist
 	distLong := e.distPrice(d, numLenToPos+minMatchLen) // for every length from 5
 	for l := startLen; l <= mainLen; l++ {
 		dp := distLong
@@ -252,7 +256,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 		if nd := &p.opts[cur+int(l)]; price < nd.price {
 			*nd = node{price, int32(cur), packet{kindMatch, l, d}, single}
 		}
-		if l == matches[j].len || l == mainLen {
+		if l == matches[j].Len || l == mainLen {
 			if rest := availFull - int(l) - 1; rest >= minMatchLen {
 				if l2 := repLen(buf, at+int(l)+1-int(d)-1, at+int(l)+1, min(rest, nice)); l2 >= minMatchLen {
 					a := at + int(l)
@@ -270,7 +274,7 @@ func (p *parser) relaxFrom(e *Encoder, cur, pos int, matches []match) {
 			if j == len(matches) {
 				break
 			}
-			d = matches[j].dist
+			d = matches[j].Dist
 			distLong = e.distPrice(d, numLenToPos+minMatchLen)
 		}
 	}
@@ -282,7 +286,7 @@ func repLen(buf []byte, a, b, limit int) int {
 	if binary.LittleEndian.Uint16(buf[a:]) != binary.LittleEndian.Uint16(buf[b:]) {
 		return 0
 	}
-	return 2 + commonLen(buf, a+2, b+2, limit-2)
+	return 2 + matchfind.CommonLen(buf, a+2, b+2, limit-2)
 }
 
 // relax records the edge from prev to window position t if it is the

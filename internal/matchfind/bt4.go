@@ -1,4 +1,8 @@
-package lzma
+// Package matchfind finds the earlier occurrences of the bytes at each
+// position of a buffer, for the optimal parsers of internal/lzma and
+// internal/zstd: one match finder, whose cost dominates both encoders, kept
+// and tuned in one place.
+package matchfind
 
 import (
 	"encoding/binary"
@@ -6,24 +10,25 @@ import (
 	"math/bits"
 )
 
-// A match is a candidate for the parser: len bytes at distance dist+1.
-type match struct {
-	len  uint32
-	dist uint32
+// A Match is a candidate for a parser: Len bytes at distance Dist+1.
+type Match struct {
+	Len  uint32
+	Dist uint32
 }
 
-// matchFinder is a binary-tree match finder over 4-byte hashes (the
+// BT4 is a binary-tree match finder over 4-byte hashes (the
 // format's "bt4"). Positions with equal 4-byte hashes form a binary search
 // tree ordered by the bytes that follow, re-rooted at each new position,
 // so a lookup walks only the candidates that share the longest prefixes.
 // Two- and three-byte hash heads add the nearest short matches the tree
 // does not give. The whole input is the dictionary: a block is compressed
 // on its own, so no position ever slides out.
-type matchFinder struct {
+type BT4 struct {
 	buf     []byte
 	pos     int
 	niceLen int
 	depth   int
+	maxLen  int
 
 	// Heads hold position+1 of the latest position with the hash; 0 is
 	// empty. hash2 and hash3 are exact for two and three bytes once the
@@ -47,8 +52,11 @@ const (
 	hash3Size = 1 << 16
 )
 
-func (mf *matchFinder) reset(buf []byte, niceLen, depth int) {
-	mf.buf, mf.pos, mf.niceLen, mf.depth = buf, 0, niceLen, depth
+// Reset starts over on buf, from its first position. A match that reaches
+// niceLen ends the tree walk and is extended up to maxLen; depth bounds the
+// tree nodes visited at each position.
+func (mf *BT4) Reset(buf []byte, niceLen, depth, maxLen int) {
+	mf.buf, mf.pos, mf.niceLen, mf.depth, mf.maxLen = buf, 0, niceLen, depth, maxLen
 	// A hash4 table of about half the input's size, as liblzma sizes it
 	// for its dictionary, keeps collisions rare at little memory.
 	size4 := 1 << 16
@@ -75,7 +83,7 @@ func clearInt32(s []int32, n int) []int32 {
 }
 
 // hashes returns the three hash-table slots of the four bytes at p.
-func (mf *matchFinder) hashes(p int) (h2, h3, h4 uint32) {
+func (mf *BT4) hashes(p int) (h2, h3, h4 uint32) {
 	v := binary.LittleEndian.Uint32(mf.buf[p:])
 	t := crcTable[v&0xFF] ^ (v >> 8 & 0xFF)
 	h2 = t & (hash2Size - 1)
@@ -85,10 +93,10 @@ func (mf *matchFinder) hashes(p int) (h2, h3, h4 uint32) {
 	return
 }
 
-// find returns the matches at the next position, longest last, each
+// Find returns the matches at the next position, longest last, each
 // longer than the one before, and moves on. The longest is extended
-// beyond niceLen, up to maxMatchLen, when it reaches niceLen.
-func (mf *matchFinder) find(out []match) []match {
+// beyond niceLen, up to maxLen, when it reaches niceLen.
+func (mf *BT4) Find(out []Match) []Match {
 	out = out[:0]
 	cur := mf.pos
 	mf.pos++
@@ -106,15 +114,15 @@ func (mf *matchFinder) find(out []match) []match {
 	var bestPos int
 	if p2 != 0 && mf.buf[p2-1] == first {
 		best, bestPos = 2, int(p2-1)
-		out = append(out, match{2, uint32(cur - bestPos - 1)})
+		out = append(out, Match{2, uint32(cur - bestPos - 1)})
 	}
 	if p3 != 0 && p3 != p2 && mf.buf[p3-1] == first {
 		best, bestPos = 3, int(p3-1)
-		out = append(out, match{3, uint32(cur - bestPos - 1)})
+		out = append(out, Match{3, uint32(cur - bestPos - 1)})
 	}
 	if len(out) > 0 {
-		best = best + commonLen(mf.buf, bestPos+best, cur+best, lenLimit-best)
-		out[len(out)-1].len = uint32(best)
+		best = best + CommonLen(mf.buf, bestPos+best, cur+best, lenLimit-best)
+		out[len(out)-1].Len = uint32(best)
 		if best >= lenLimit {
 			mf.skipTree(cur, p4, lenLimit)
 			if best == mf.niceLen {
@@ -126,7 +134,7 @@ func (mf *matchFinder) find(out []match) []match {
 	best = max(best, 3)
 	out = mf.treeFind(cur, p4, lenLimit, best, out)
 	mf.touchNext(cur + 1)
-	if n := len(out); n > 0 && int(out[n-1].len) == mf.niceLen {
+	if n := len(out); n > 0 && int(out[n-1].Len) == mf.niceLen {
 		out = mf.extend(out, cur, avail)
 	}
 	return out
@@ -136,7 +144,7 @@ func (mf *matchFinder) find(out []match) []match {
 // needs, so that their cache misses overlap with the parser's work on this
 // position instead of stalling the next lookup. Go has no prefetch
 // instruction; a load whose value is kept does the same.
-func (mf *matchFinder) touchNext(p int) {
+func (mf *BT4) touchNext(p int) {
 	if p+4 > len(mf.buf) {
 		return
 	}
@@ -145,23 +153,23 @@ func (mf *matchFinder) touchNext(p int) {
 }
 
 // extend lengthens a longest match that stopped at niceLen.
-func (mf *matchFinder) extend(out []match, cur, avail int) []match {
+func (mf *BT4) extend(out []Match, cur, avail int) []Match {
 	if len(out) == 0 {
 		return out
 	}
 	m := &out[len(out)-1]
-	if int(m.len) == mf.niceLen {
-		limit := min(avail, maxMatchLen)
-		l := int(m.len)
-		from := cur - int(m.dist) - 1
-		m.len = uint32(l + commonLen(mf.buf, from+l, cur+l, limit-l))
+	if int(m.Len) == mf.niceLen {
+		limit := min(avail, mf.maxLen)
+		l := int(m.Len)
+		from := cur - int(m.Dist) - 1
+		m.Len = uint32(l + CommonLen(mf.buf, from+l, cur+l, limit-l))
 	}
 	return out
 }
 
-// skip inserts the next n positions into the tree without collecting
+// Skip inserts the next n positions into the tree without collecting
 // matches: the parser has chosen a match that covers them.
-func (mf *matchFinder) skip(n int) {
+func (mf *BT4) Skip(n int) {
 	for ; n > 0; n-- {
 		cur := mf.pos
 		mf.pos++
@@ -181,7 +189,7 @@ func (mf *matchFinder) skip(n int) {
 // visited node goes to cur's left subtree if its bytes sort below cur's,
 // else to the right. len0 and len1 are the prefixes known to be shared
 // with everything still to visit on each side.
-func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []match) []match {
+func (mf *BT4) treeFind(cur int, next int32, lenLimit, best int, out []Match) []Match {
 	buf, son := mf.buf, mf.son
 	ptr0, ptr1 := 2*cur+1, 2*cur
 	len0, len1 := 0, 0
@@ -195,10 +203,10 @@ func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []m
 		l := min(len0, len1)
 		if buf[m+l] == buf[cur+l] {
 			l++
-			l += commonLen(buf, m+l, cur+l, lenLimit-l)
+			l += CommonLen(buf, m+l, cur+l, lenLimit-l)
 			if l > best {
 				best = l
-				out = append(out, match{uint32(l), uint32(cur - m - 1)})
+				out = append(out, Match{uint32(l), uint32(cur - m - 1)})
 			}
 			if l >= lenLimit {
 				// A full match: cur takes over the node's subtrees.
@@ -222,14 +230,14 @@ func (mf *matchFinder) treeFind(cur int, next int32, lenLimit, best int, out []m
 
 // skipTree is treeFind without the matches: asked for none longer than
 // lenLimit, it collects none.
-func (mf *matchFinder) skipTree(cur int, next int32, lenLimit int) {
+func (mf *BT4) skipTree(cur int, next int32, lenLimit int) {
 	mf.treeFind(cur, next, lenLimit, lenLimit, nil)
 }
 
-// commonLen returns how many of the limit bytes from a and b are equal
+// CommonLen returns how many of the limit bytes from a and b are equal
 // (a < b), eight at a time. It is small enough to be inlined, which
-// matters: the parser and the tree walk call it at every position.
-func commonLen(buf []byte, a, b, limit int) int {
+// matters: the parsers and the tree walk call it at every position.
+func CommonLen(buf []byte, a, b, limit int) int {
 	n := 0
 	for n+8 <= limit {
 		if x := binary.LittleEndian.Uint64(buf[a+n:]) ^ binary.LittleEndian.Uint64(buf[b+n:]); x != 0 {
