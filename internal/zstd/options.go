@@ -1,0 +1,51 @@
+package zstd
+
+import (
+	"fmt"
+)
+
+// Options shape the search. The zero value is not valid; start from Level.
+type Options struct {
+	// NiceLen is the match length the parser takes without searching
+	// further, and the longest match the finder reports otherwise: longer
+	// searches more, compresses better, runs slower.
+	NiceLen int
+	// Depth is the most tree nodes the match finder visits per position.
+	Depth int
+	// Fast skips the search for paths from positions that a literal
+	// already reaches about as cheaply as the position before: less time,
+	// slightly larger output (libzstd's btopt does the same).
+	Fast bool
+	// TwoPass parses a frame's first block twice, the first time only to
+	// learn its statistics, so that the second prices its choices well
+	// from the start (libzstd's btultra2 does the same).
+	TwoPass bool
+}
+
+const (
+	minNiceLen = 8
+	maxNiceLen = 1 << 12 // a window's length
+	maxDepth   = 1 << 16
+)
+
+func (o Options) validate() error {
+	switch {
+	case o.NiceLen < minNiceLen || o.NiceLen > maxNiceLen:
+		return fmt.Errorf("zstd: nice length %d: want %d..%d", o.NiceLen, minNiceLen, maxNiceLen)
+	case o.Depth < 1 || o.Depth > maxDepth:
+		return fmt.Errorf("zstd: search depth %d: want 1..%d", o.Depth, maxDepth)
+	}
+	return nil
+}
+
+func newOptParser(o Options) *optParser {
+	return &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass}
+}
+
+// firstPass parses the frame's first block, buf[:end], only for its
+// statistics, and starts the frame over.
+func (p *optParser) firstPass(end int) {
+	p.parseBlock(0, end)
+	p.mf.Reset(p.buf, p.nice, p.depth, maxBlockSize)
+	p.reps = initialReps
+}
