@@ -47,5 +47,24 @@ func newOptParser(o Options) *optParser {
 func (p *optParser) firstPass(end int) {
 	p.parseBlock(0, end)
 	p.mf.Reset(p.buf, p.nice, p.depth, maxBlockSize)
-	p.reps = initialReps
+	p.reps = frameStartReps
+}
+
+// The levels Level knows.
+const (
+	MinLevel     = 1
+	DefaultLevel = 2
+	MaxLevel     = 3
+)
+
+// Level returns the options of a level from MinLevel to MaxLevel; others
+// are clamped.
+func Level(n int) Options {
+	switch {
+	case n <= MinLevel:
+		return Options{NiceLen: 24, Depth: 8, Fast: true}
+	case n == DefaultLevel:
+		return Options{NiceLen: 48, Depth: 16}
+	}
+	return Options{NiceLen: 128, Depth: 64, TwoPass: true}
 }

@@ -28,9 +28,9 @@ const refreshInterval = 1 << 10
 // repOffsets are the three repeat offsets, most recent first.
 type repOffsets [3]uint32
 
-// initialReps are the repeat offsets a frame starts with (RFC 8878,
+// frameStartReps are the repeat offsets a frame starts with (RFC 8878,
 // 3.1.2.5).
-var initialReps = repOffsets{1, 4, 8}
+var frameStartReps = repOffsets{1, 4, 8}
 
 // code returns the Offset_Value that codes a match at offset off after
 // litLen literals, a repeat code where one names off, and the repeat
@@ -126,7 +126,7 @@ type optParser struct {
 func (p *optParser) startFrame(src []byte) {
 	p.buf = src
 	p.mf.Reset(src, p.nice, p.depth, maxBlockSize)
-	p.reps = initialReps
+	p.reps = frameStartReps
 	p.stats.init(src[:min(len(src), maxBlockSize)])
 }
 

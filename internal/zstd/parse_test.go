@@ -84,7 +84,7 @@ func TestRepOffsetsCode(t *testing.T) {
 		{"code 3 after no literals is rep0-1", r, 9, 0, 3, repOffsets{9, 10, 20}},
 		{"rep0-1 after literals is a new offset", r, 9, 2, 12, repOffsets{9, 10, 20}},
 		{"rep0-1 of 1 does not exist", repOffsets{1, 4, 8}, 1, 0, 4, repOffsets{1, 1, 4}},
-		{"initial rep1 after no literals", initialReps, 4, 0, 1, repOffsets{4, 1, 8}},
+		{"initial rep1 after no literals", frameStartReps, 4, 0, 1, repOffsets{4, 1, 8}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			offBase, next := tc.r.code(tc.off, tc.litLen)
@@ -140,7 +140,7 @@ func parseFrame(t testing.TB, o Options, src []byte, blockSize int) map[string]i
 		p.firstPass(min(len(src), blockSize))
 	}
 	var out []byte
-	r := initialReps
+	r := frameStartReps
 	kinds := map[string]int{}
 	for start := 0; start < len(src); start += blockSize {
 		end := min(start+blockSize, len(src))

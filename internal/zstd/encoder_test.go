@@ -1,0 +1,256 @@
+package zstd
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/require"
+)
+
+func TestNewEncoderValidates(t *testing.T) {
+	for _, tc := range []struct {
+		o   Options
+		err string
+	}{
+		{Options{NiceLen: 7, Depth: 8}, "zstd: nice length 7: want 8..4096"},
+		{Options{NiceLen: 4097, Depth: 8}, "zstd: nice length 4097: want 8..4096"},
+		{Options{NiceLen: 32, Depth: 0}, "zstd: search depth 0: want 1..65536"},
+		{Options{}, "zstd: nice length 0: want 8..4096"},
+	} {
+		_, err := NewEncoder(tc.o)
+		require.EqualError(t, err, tc.err)
+	}
+	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+		_, err := NewEncoder(Level(l))
+		require.NoError(t, err, "level %d", l)
+	}
+}
+
+func TestCompressTooLarge(t *testing.T) {
+	e, err := NewEncoder(testOptions)
+	require.NoError(t, err)
+	dst := []byte("keep")
+	out, err := e.Compress(dst, make([]byte, MaxSrc+1))
+	require.EqualError(t, err, "zstd: 1048577 bytes to compress: want at most 1048576")
+	require.Equal(t, dst, out)
+}
+
+func TestCompressRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	random := make([]byte, 200<<10)
+	for i := range random {
+		random[i] = byte(rng.Uint32())
+	}
+	// Text, then the same text again after a random block: the second
+	// copy's matches reach back over a raw block, whose repeat offsets
+	// the decoder never sees.
+	text := gorootSample(t, 256<<10)[:100<<10]
+	mixed := append(append(append([]byte{}, text...), random[:maxBlockSize]...), text...)
+	d := newKlauspost(t)
+	for _, tc := range []struct {
+		name string
+		src  []byte
+	}{
+		{"empty", nil},
+		{"one byte", []byte{1}},
+		{"short", []byte("hello, hello, hello world")},
+		{"zeros", make([]byte, 300<<10)},
+		{"random", random},
+		{"text, random block, text", mixed},
+		{"goroot", gorootSample(t, MaxSrc)},
+	} {
+		for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+			t.Run(fmt.Sprintf("%s/level=%d", tc.name, l), func(t *testing.T) {
+				e, err := NewEncoder(Level(l))
+				require.NoError(t, err)
+				frame, err := e.Compress(nil, tc.src)
+				require.NoError(t, err)
+				checkDecoders(t, d, frame, tc.src)
+				// The encoder is reused: a second frame is the same.
+				again, err := e.Compress([]byte("prefix"), tc.src)
+				require.NoError(t, err)
+				require.Equal(t, frame, again[len("prefix"):])
+			})
+		}
+	}
+}
+
+// TestCompressRawBlockRollsRepsBack checks the frame where a block between
+// two compressed ones is raw: the third block's repeat codes must be
+// those of the first, which only a rollback gives.
+func TestCompressRawBlockRollsRepsBack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var src []byte
+	for len(src) < maxBlockSize {
+		src = fmt.Appendf(src, "rec %d:%d;", rng.IntN(50), rng.IntN(50))
+	}
+	src = src[:maxBlockSize]
+	noise := make([]byte, maxBlockSize)
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	src = append(append(src, noise...), src...)
+	e, err := NewEncoder(testOptions)
+	require.NoError(t, err)
+	frame, err := e.Compress(nil, src)
+	require.NoError(t, err)
+	st := frameStats(t, frame)
+	require.Equal(t, 1, st["raw"], "%v", st)
+	require.Equal(t, 2, st["compressed"], "%v", st)
+	checkDecoders(t, newKlauspost(t), frame, src)
+}
+
+func FuzzCompress(f *testing.F) {
+	f.Add([]byte("abcabcabcabcabd"), uint8(0))
+	f.Add(bytes.Repeat([]byte("xyzzy12"), 100), uint8(2))
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	require.NoError(f, err)
+	defer d.Close()
+	encs := map[int]*Encoder{}
+	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+		encs[l], err = NewEncoder(Level(l))
+		require.NoError(f, err)
+	}
+	f.Fuzz(func(t *testing.T, src []byte, level uint8) {
+		l := MinLevel + int(level)%(MaxLevel-MinLevel+1)
+		e, ok := encs[l]
+		if !ok {
+			e, err = NewEncoder(Level(l))
+			require.NoError(t, err)
+			encs[l] = e
+		}
+		frame, err := e.Compress(nil, src)
+		require.NoError(t, err)
+		got, err := d.DecodeAll(frame, nil)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(src, got), "level %d: %d bytes back, want %d", l, len(got), len(src))
+	})
+}
+
+// benchInput is 4 MiB of the Go toolchain's own files, compiled code and
+// Go source, in 1 MiB chunks: squashfs blocks.
+func benchInput(b *testing.B) [][]byte {
+	var data []byte
+	for _, p := range []string{"pkg/tool/" + runtime.GOOS + "_" + runtime.GOARCH + "/vet", "src/net/http/server.go", "src/runtime/proc.go", "pkg/tool/" + runtime.GOOS + "_" + runtime.GOARCH + "/asm"} {
+		d, err := os.ReadFile(filepath.Join(runtime.GOROOT(), p))
+		if err != nil {
+			b.Skip(err)
+		}
+		data = append(data, d...)
+	}
+	var chunks [][]byte
+	for len(data) >= MaxSrc && len(chunks) < 4 {
+		chunks = append(chunks, data[:MaxSrc])
+		data = data[MaxSrc:]
+	}
+	return chunks
+}
+
+func BenchmarkCompress(b *testing.B) {
+	chunks := benchInput(b)
+	for l := MinLevel; l <= MaxLevel; l++ {
+		b.Run(fmt.Sprintf("level=%d", l), func(b *testing.B) {
+			e, err := NewEncoder(Level(l))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(chunks)) * MaxSrc)
+			var out []byte
+			size := 0
+			for b.Loop() {
+				size = 0
+				for _, c := range chunks {
+					out, _ = e.Compress(out[:0], c)
+					size += len(out)
+				}
+			}
+			b.ReportMetric(float64(size)/float64(len(chunks)*MaxSrc), "ratio")
+		})
+	}
+}
+
+// TestMeasureCorpus compresses every file of the directory
+// $ZSTD_MEASURE_DIR (1 MiB chunks, say) at each level and with
+// klauspost/compress's best level, and logs total sizes and CPU times.
+// $ZSTD_MEASURE_OPTS, "nice,depth,fast,twopass", adds a trial setting.
+// It is a measuring tool, skipped without the variable.
+func TestMeasureCorpus(t *testing.T) {
+	dir := os.Getenv("ZSTD_MEASURE_DIR")
+	if dir == "" {
+		t.Skip("ZSTD_MEASURE_DIR not set")
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	sort.Strings(names)
+	var files [][]byte
+	total := 0
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		require.NoError(t, err)
+		files = append(files, b)
+		total += len(b)
+	}
+	type trial struct {
+		name string
+		run  func(dst, src []byte) []byte
+	}
+	var trials []trial
+	addOpts := func(name string, o Options) {
+		e, err := NewEncoder(o)
+		require.NoError(t, err)
+		trials = append(trials, trial{name, func(dst, src []byte) []byte {
+			out, err := e.Compress(dst, src)
+			require.NoError(t, err)
+			return out
+		}})
+	}
+	if s := os.Getenv("ZSTD_MEASURE_OPTS"); s != "" {
+		var o Options
+		_, err := fmt.Sscanf(s, "%d,%d,%t,%t", &o.NiceLen, &o.Depth, &o.Fast, &o.TwoPass)
+		require.NoError(t, err)
+		addOpts("opts "+s, o)
+	} else {
+		for l := MinLevel; l <= MaxLevel; l++ {
+			addOpts(fmt.Sprintf("level %d %+v", l, Level(l)), Level(l))
+		}
+		kp, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true))
+		require.NoError(t, err)
+		trials = append(trials, trial{"klauspost SpeedBestCompression", func(dst, src []byte) []byte {
+			return kp.EncodeAll(src, dst)
+		}})
+	}
+	d := newKlauspost(t)
+	for _, tr := range trials {
+		runtime.GC()
+		size := 0
+		var out []byte
+		start := cpuTime()
+		for _, f := range files {
+			out = tr.run(out[:0], f)
+			size += len(out)
+		}
+		cpu := cpuTime() - start
+		got, err := d.DecodeAll(out, nil)
+		require.NoError(t, err)
+		require.Equal(t, files[len(files)-1], got)
+		t.Logf("%-60s %10d bytes (%.4f) %6.2fs CPU", tr.name, size, float64(size)/float64(total), cpu.Seconds())
+	}
+}
+
+// cpuTime returns the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
