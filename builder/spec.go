@@ -65,7 +65,9 @@ type Spec struct {
 	Symlinks []Symlink `json:"symlinks,omitempty"`
 	// OSRelease adds to or overrides the fields of /etc/os-release.
 	OSRelease map[string]string `json:"osRelease,omitempty"`
-	// Compression is xz (default), gzip, zstd, lz4 or none.
+	// Compression is xz (default), gzip, zstd, lz4 or none; xz, gzip and
+	// zstd take a level after a colon, as in "zstd:19" (see
+	// squashfs.NewCompressor).
 	Compression string `json:"compression,omitempty"`
 	// BlockSize is the squashfs block size, e.g. "1M" (default) or "128K".
 	BlockSize string `json:"blockSize,omitempty"`

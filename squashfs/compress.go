@@ -6,11 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/mkportable/mkportable/internal/lzma"
 	"github.com/mkportable/mkportable/internal/xz"
+	ownzstd "github.com/mkportable/mkportable/internal/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -75,22 +77,57 @@ type Encoder interface {
 // writer then stores the block raw, as it would have anyway.
 var ErrIncompressible = errors.New("block is incompressible")
 
-// NewCompressor returns the compressor mksquashfs calls name: "xz" (the
-// default), "gzip", "zstd", "lz4", or "none", which stores every block raw.
-func NewCompressor(name string) (Compressor, error) {
-	switch strings.ToLower(name) {
-	case "", "xz":
-		return XZCompressor{}, nil
-	case "gzip", "zlib":
-		return GzipCompressor{Level: zlib.BestCompression}, nil
-	case "zstd":
-		return ZstdCompressor{Level: zstd.SpeedBestCompression}, nil
-	case "lz4":
-		return LZ4Compressor{}, nil
-	case "none":
-		return NoCompression{}, nil
+// NewCompressor returns the compressor a spec names: "xz" (the default),
+// "gzip", "zstd", "lz4", or "none", which stores every block raw, as
+// mksquashfs -comp calls them, each but lz4 and none optionally followed
+// by a colon and a level, as mksquashfs's -Xcompression-level takes it:
+// "xz:9" (1-9, xz's presets), "gzip:6" (1-9, default 9), "zstd:19" (1-22,
+// libzstd's scale, default 15).
+func NewCompressor(spec string) (Compressor, error) {
+	name, levelText, hasLevel := strings.Cut(strings.ToLower(spec), ":")
+	level := 0
+	if hasLevel {
+		n, err := strconv.Atoi(levelText)
+		if err != nil {
+			return nil, fmt.Errorf("compression %q: level %q is not a number", spec, levelText)
+		}
+		level = n
 	}
-	return nil, fmt.Errorf("unknown compression %q: want xz, gzip, zstd, lz4 or none", name)
+	inRange := func(lo, hi int) error {
+		if hasLevel && (level < lo || level > hi) {
+			return fmt.Errorf("compression %q: %s levels are %d to %d", spec, name, lo, hi)
+		}
+		return nil
+	}
+	noLevel := func() error {
+		if hasLevel {
+			return fmt.Errorf("compression %q: %s takes no level", spec, name)
+		}
+		return nil
+	}
+	var c Compressor
+	var err error
+	switch name {
+	case "", "xz":
+		c, err = XZCompressor{Level: level}, inRange(1, 9)
+	case "gzip", "zlib":
+		if !hasLevel {
+			level = zlib.BestCompression
+		}
+		c, err = GzipCompressor{Level: level}, inRange(1, 9)
+	case "zstd":
+		c, err = ZstdCompressor{Level: level}, inRange(1, zstdMaxLevel)
+	case "lz4":
+		c, err = LZ4Compressor{}, noLevel()
+	case "none":
+		c, err = NoCompression{}, noLevel()
+	default:
+		return nil, fmt.Errorf("unknown compression %q: want xz, gzip, zstd, lz4 or none, optionally with a level (zstd:19)", spec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // XZCompressor writes xz streams with mkportable's own LZMA2 encoder
@@ -402,22 +439,75 @@ func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
 	return append(dst, e.buf.Bytes()...), nil
 }
 
-// ZstdCompressor writes zstd frames with klauspost/compress.
+// ZstdCompressor writes zstd frames. Levels are libzstd's, as mksquashfs
+// -Xcompression-level takes them. From zstdOptimalFrom on, mkportable's own
+// encoder (internal/zstd: an optimal parse over a binary-tree match
+// finder, priced from the statistics of the blocks before) writes them:
+// the default, 15, is no larger than libzstd's level 15 in less time, and
+// zstdHighFrom and up match level 19's size (README, "Performance").
+// Below, klauspost/compress's faster encoders do, at the speed it maps
+// the level to.
 type ZstdCompressor struct {
-	Level zstd.EncoderLevel
+	// Level is 1 to 22; 0 means 15, the default of mksquashfs and of
+	// the kernel's documentation.
+	Level int
+}
+
+const (
+	zstdDefaultLevel = 15
+	zstdMaxLevel     = 22
+	// zstdOptimalFrom is the first level our own encoder writes: the
+	// levels where libzstd's parse is optimal (btopt and up) or nearly
+	// so (btlazy2).
+	zstdOptimalFrom = 13
+	// zstdHighFrom is the first level of the high setting.
+	zstdHighFrom = 19
+)
+
+func (c ZstdCompressor) level() int {
+	if c.Level == 0 {
+		return zstdDefaultLevel
+	}
+	return c.Level
 }
 
 // ID implements Compressor.
 func (ZstdCompressor) ID() CompressorID { return ZSTD }
 
-// Options implements Compressor: frames describe themselves.
-func (ZstdCompressor) Options(int) []byte { return nil }
+// Options implements Compressor: the level, a 32-bit little-endian number,
+// when it is not the default, as mksquashfs records it. Decoders ignore it;
+// unsquashfs -stat shows it.
+func (c ZstdCompressor) Options(int) []byte {
+	if c.level() == zstdDefaultLevel {
+		return nil
+	}
+	return le(nil).u32(uint32(c.level()))
+}
 
-// NewEncoder implements Compressor. The window is capped at the block size
-// because the kernel sizes its decoder workspace for that window.
+// NewEncoder implements Compressor. Frames are single-segment, their
+// window no larger than the block, because the kernel sizes its decoder
+// workspace for a window of the block size.
 func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
+	level := c.level()
+	if level < 1 || level > zstdMaxLevel {
+		return nil, fmt.Errorf("zstd: level %d: want 1 to %d", level, zstdMaxLevel)
+	}
+	if level >= zstdOptimalFrom {
+		if blockSize > ownzstd.MaxSrc {
+			return nil, fmt.Errorf("zstd: block size %d: want at most %d", blockSize, ownzstd.MaxSrc)
+		}
+		opts := ownzstd.Level(ownzstd.DefaultLevel)
+		if level >= zstdHighFrom {
+			opts = ownzstd.Level(ownzstd.MaxLevel)
+		}
+		enc, err := ownzstd.NewEncoder(opts)
+		if err != nil {
+			return nil, err
+		}
+		return enc, nil
+	}
 	w, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(c.Level),
+		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(max(blockSize, zstd.MinWindowSize)),
 		zstd.WithEncoderCRC(false),
@@ -425,12 +515,13 @@ func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}
-	return zstdEncoder{w}, nil
+	return klauspostZstd{w}, nil
 }
 
-type zstdEncoder struct{ w *zstd.Encoder }
+// klauspostZstd is the encoder of the levels below zstdOptimalFrom.
+type klauspostZstd struct{ w *zstd.Encoder }
 
-func (e zstdEncoder) Compress(dst, src []byte) ([]byte, error) {
+func (e klauspostZstd) Compress(dst, src []byte) ([]byte, error) {
 	return e.w.EncodeAll(src, dst), nil
 }
 

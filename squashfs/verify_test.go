@@ -243,6 +243,9 @@ func mksquashfsArgs(opts Options) []string {
 	if xz, ok := c.(XZCompressor); ok && !xz.NoBCJ {
 		args = append(args, "-Xbcj", "x86")
 	}
+	if z, ok := c.(ZstdCompressor); ok && z.Level != 0 {
+		args = append(args, "-Xcompression-level", strconv.Itoa(z.Level))
+	}
 	if opts.NoFragments {
 		args = append(args, "-no-fragments")
 	}
@@ -299,6 +302,9 @@ func TestImagesMatchMksquashfs(t *testing.T) {
 		variant{"no-fragments", Options{Compressor: GzipCompressor{Level: 6}, BlockSize: 64 << 10, NoFragments: true}},
 		variant{"no-dedup", Options{Compressor: LZ4Compressor{HC: true}, BlockSize: 32 << 10, NoDedup: true}},
 		variant{"no-export-1-worker", Options{Compressor: ZstdCompressor{Level: 1}, BlockSize: 8 << 10, NoExport: true, Workers: 1}},
+		// Our own zstd encoder's high setting; the default (15) is the
+		// "zstd" variants above.
+		variant{"zstd-19-1048576", Options{Compressor: ZstdCompressor{Level: 19}, BlockSize: 1 << 20}},
 	)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {

@@ -89,7 +89,7 @@ func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&matches, "match", "a match `M` the image is attached with (repeatable; default the name); becomes PORTABLE_PREFIXES")
 	profile := fs.String("profile", "", "the portablectl --profile to check with: "+strings.Join(portable.Profiles, ", ")+" (default default)")
 	substituteAll := fs.Bool("substitute-all", false, "fill @placeholders@ in every unit, not only in .in templates")
-	compression := fs.String("compression", "", "xz (default), gzip, zstd, lz4 or none")
+	compression := fs.String("compression", "", "xz (default), gzip, zstd, lz4 or none; xz, gzip and zstd take a level as in zstd:19")
 	blockSize := fs.String("block-size", "", "squashfs block size (default 1M)")
 	jobs := fs.Int("jobs", 0, "compression workers (default: all cores)")
 	kind := fs.String("kind", "", "what to build: portable (default), sysext or confext")

@@ -23,7 +23,7 @@ SOURCE_DATE_EPOCH) so that the same tree always gives the same bytes.`
 
 func runSquash(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("squash", squashSynopsis, stderr)
-	compression := fs.String("compression", "xz", "compressor: xz, gzip, zstd, lz4 or none")
+	compression := fs.String("compression", "xz", "compressor: xz, gzip, zstd, lz4 or none; xz, gzip and zstd take a level as in zstd:19")
 	blockSize := fs.String("block-size", "1M", "data block size: a power of two from 4K to 1M")
 	jobs := fs.Int("jobs", 0, "compression workers (default: all cores); the image is the same for any value")
 	mtime := fs.String("mtime", "", "seconds since 1970 stored as every time (default: SOURCE_DATE_EPOCH, else 315532800)")

@@ -57,6 +57,8 @@ func TestSquashOptions(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"--compression", "zstd", "--block-size", "128K"},
+		{"--compression", "zstd:19", "--block-size", "1M"},
+		{"--compression", "zstd:3"},
 		{"--compression", "gzip", "--no-fragments", "--no-dedup"},
 		{"--compression", "lz4", "--keep-owners", "--keep-times", "--xattrs"},
 		{"--compression", "xz", "--no-xattrs"},
@@ -89,6 +91,7 @@ func TestSquashErrors(t *testing.T) {
 	}{
 		{[]string{"squash", src}, 2, "want SRC and OUT, got 1 arguments"},
 		{[]string{"squash", src, out, "--compression", "lzo"}, 2, `unknown compression "lzo"`},
+		{[]string{"squash", src, out, "--compression", "zstd:99"}, 2, `compression "zstd:99": zstd levels are 1 to 22`},
 		{[]string{"squash", src, out, "--block-size", "3K"}, 2, `block size "3K" is not a power of two from 4K to 1M`},
 		{[]string{"squash", src, out, "--mtime", "1", "--keep-times"}, 2, "--mtime and --keep-times exclude each other"},
 		{[]string{"squash", src, out, "--mtime", "soon"}, 2, `--mtime "soon": want seconds since 1970`},
