@@ -231,7 +231,7 @@ func (im *himage) bytes() []byte {
 		im.blockSize = 128 << 10
 	}
 	if im.comp == nil {
-		im.comp = ZstdCompressor{Level: 3}
+		im.comp = ZstdCompressor{Level: 6}
 	}
 	if im.ids == nil {
 		im.ids = []uint32{0}

@@ -107,14 +107,14 @@ func hostileCorpus() []hostileCase {
 	// version go.mod pins; the standard library's zlib may change.
 	raw := func(build func(im *himage)) func() []byte {
 		return func() []byte {
-			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 3}, blockSize: 128 << 10}
+			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 6}, blockSize: 128 << 10}
 			build(im)
 			return im.bytes()
 		}
 	}
 	zstdImage := func(bs int, build func(im *himage)) func() []byte {
 		return func() []byte {
-			im := &himage{comp: ZstdCompressor{Level: 3}, blockSize: bs}
+			im := &himage{comp: ZstdCompressor{Level: 6}, blockSize: bs}
 			build(im)
 			return im.bytes()
 		}
@@ -133,7 +133,7 @@ func hostileCorpus() []hostileCase {
 	// sb builds a small valid image and then changes its superblock.
 	sb := func(change func(*superblock)) func() []byte {
 		return func() []byte {
-			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 3}, blockSize: 128 << 10}
+			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 6}, blockSize: 128 << 10}
 			fragPos, fragWord := im.compressedBlock([]byte("a fragment block"))
 			im.frags = []fragEntry{{fragPos, fragWord}}
 			tail := &hnode{typ: inodeBasicFile, perm: 0o644, size: 8, hasFrag: true}
@@ -317,7 +317,7 @@ func hostileCorpus() []hostileCase {
 		})},
 		{"root-not-dir", true, raw(func(im *himage) { im.root = im.rawFile("a file\n") })},
 		{"meta-header-zero", true, func() []byte {
-			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 3}}
+			im := &himage{rawMeta: true, comp: ZstdCompressor{Level: 6}}
 			im.root = im.portable()
 			im.patch = func(b []byte) []byte {
 				inodeTable := binary.LittleEndian.Uint64(b[64:])
@@ -742,7 +742,7 @@ func TestHostileImages(t *testing.T) {
 		t.Skip("measures children with Linux's getrusage and /proc")
 	}
 	cases := hostileCorpus()
-	for _, comp := range []Compressor{ZstdCompressor{Level: 3}, XZCompressor{}} {
+	for _, comp := range []Compressor{ZstdCompressor{Level: 6}, XZCompressor{}} {
 		img := writeMem(t, metadataTree(t), Options{Compressor: comp, BlockSize: 4096, KeepOwners: true})
 		cases = append(cases, truncations(comp.ID().String(), img)...)
 	}

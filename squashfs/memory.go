@@ -71,17 +71,23 @@ const (
 // bs bytes holds, measured for the built-in compressors at their mksquashfs
 // defaults; an unknown compressor is taken to need the most of them.
 func encoderMemory(c Compressor, bs int64) int64 {
-	switch c.(type) {
+	switch c := c.(type) {
 	case XZCompressor:
 		// A binary-tree match finder of 10 bytes a byte, and the same
 		// for bcjPays's samples.
 		return 12 * (bs + min(bs, probeSlices*probeSlice))
+	case ZstdCompressor:
+		if c.level() >= zstdOptimalFrom {
+			// Our own encoder: the same binary-tree match finder, and
+			// the parser's and entropy stage's buffers.
+			return 12 * bs
+		}
 	case GzipCompressor, LZ4Compressor:
 		return 2 * bs
 	case NoCompression:
 		return 0
 	}
-	return 40 * bs // zstd at its best level: 36 bytes a byte
+	return 40 * bs // klauspost/compress's zstd at its best level: 36 bytes a byte
 }
 
 // memCount adds up what MemoryLimit counts for a tree.

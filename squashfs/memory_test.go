@@ -43,7 +43,8 @@ func TestMemoryLimit(t *testing.T) {
 		{"workers", Options{Compressor: XZCompressor{}, Workers: 4}, xz, 2 * 12},
 		{"block size", Options{Compressor: XZCompressor{}, Workers: 2, BlockSize: 1 << 20}, Options{Compressor: XZCompressor{}, Workers: 2, BlockSize: 128 << 10}, 2 * 12},
 		{"xz over gzip", xz, Options{Compressor: GzipCompressor{Level: 9}, Workers: 2}, 2 * 10},
-		{"zstd over xz", Options{Compressor: ZstdCompressor{}, Workers: 2}, xz, 2 * 20},
+		{"klauspost zstd over xz", Options{Compressor: ZstdCompressor{Level: 12}, Workers: 2}, xz, 2 * 20},
+		{"zstd over gzip", Options{Compressor: ZstdCompressor{}, Workers: 2}, Options{Compressor: GzipCompressor{Level: 9}, Workers: 2}, 2 * 8},
 		{"gzip over none", Options{Compressor: GzipCompressor{Level: 9}, Workers: 2}, Options{Compressor: NoCompression{}, Workers: 2}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
