@@ -225,7 +225,7 @@ func TestParseRebuilds(t *testing.T) {
 		{"zeros", zeros},
 		{"goroot", gorootSample(t, 600<<10)},
 	} {
-		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true}} {
+		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, IndexLen: 2, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true}} {
 			for _, bs := range []int{maxBlockSize, 1000} {
 				t.Run(fmt.Sprintf("%s/nice=%d,fast=%v,block=%d", tc.name, o.NiceLen, o.Fast, bs), func(t *testing.T) {
 					parseFrame(t, o, tc.src, bs)
@@ -250,6 +250,6 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src []byte, bs uint16) {
 		blockSize := max(int(bs), 1)
 		parseFrame(t, testOptions, src, blockSize)
-		parseFrame(t, Options{NiceLen: 8, Depth: 2, Fast: true, TwoPass: true}, src, blockSize)
+		parseFrame(t, Options{NiceLen: 8, Depth: 2, IndexLen: 1, Fast: true, TwoPass: true}, src, blockSize)
 	})
 }

@@ -23,9 +23,9 @@ const (
 	numOffCodes = 32
 
 	// litFreqAdd is what a chosen literal adds to its byte's count, twice
-	// what a sequence adds to its codes': there are many more literals
-	// than sequences, and libzstd finds literal statistics worth the
-	// weight.
+	// what a sequence adds to its codes', as libzstd's ZSTD_LITFREQ_ADD:
+	// the literals' statistics then outweigh the first block's histogram
+	// sooner. (1 and 4 measured within 0.05% of 2.)
 	litFreqAdd = 2
 	// maxLitPrice bounds a literal's price at the Huffman code's 11-bit
 	// limit, minLitPrice at one bit, the shortest Huffman code.
