@@ -112,6 +112,22 @@ func TestCompressRawBlockRollsRepsBack(t *testing.T) {
 	checkDecoders(t, newKlauspost(t), frame, src)
 }
 
+// TestCompressAllocates checks that a warm encoder allocates nothing.
+func TestCompressAllocates(t *testing.T) {
+	src := gorootSample(t, 300<<10)
+	for _, l := range []int{MinLevel, MaxLevel} {
+		e, err := NewEncoder(Level(l))
+		require.NoError(t, err)
+		dst, err := e.Compress(nil, src)
+		require.NoError(t, err)
+		allocs := testing.AllocsPerRun(2, func() {
+			dst, err = e.Compress(dst[:0], src)
+		})
+		require.NoError(t, err)
+		require.Zero(t, allocs, "level %d", l)
+	}
+}
+
 func FuzzCompress(f *testing.F) {
 	f.Add([]byte("abcabcabcabcabd"), uint8(0))
 	f.Add(bytes.Repeat([]byte("xyzzy12"), 100), uint8(2))
