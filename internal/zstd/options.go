@@ -64,19 +64,23 @@ func (p *optParser) firstPass(end int) {
 const (
 	MinLevel     = 1
 	DefaultLevel = 2
-	MaxLevel     = 4
+	MaxLevel     = 5
 )
 
 // Level returns the options of a level from MinLevel to MaxLevel; others
-// are clamped.
+// are clamped. Measured figures are in Level's doc.
+//
+// (figures to come)
 func Level(n int) Options {
 	switch {
 	case n <= MinLevel:
-		return Options{NiceLen: 12, Depth: 2, IndexLen: 2, Fast: true}
+		return Options{NiceLen: 12, Depth: 4, IndexLen: 4, Fast: true}
 	case n == DefaultLevel:
 		return Options{NiceLen: 16, Depth: 4, IndexLen: 4, Fast: true}
 	case n == 3:
-		return Options{NiceLen: 32, Depth: 16}
+		return Options{NiceLen: 32, Depth: 8, IndexLen: 8, Fast: true}
+	case n == 4:
+		return Options{NiceLen: 64, Depth: 32}
 	}
 	return Options{NiceLen: 128, Depth: 64, TwoPass: true}
 }

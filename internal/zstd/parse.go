@@ -230,8 +230,9 @@ func (p *optParser) window(pos, end int) int {
 		if p.fast && nodes[cur+1].price <= nd.price+bitPrice/2 {
 			// A literal reaches the next position about as cheaply as
 			// this one, which is likely inside a good match: neither
-			// search nor index it, as libzstd's btopt does not search
-			// it (libzstd still indexes it).
+			// search nor index it. libzstd's btopt does not search it
+			// either (but indexes it). Half a bit, libzstd's margin,
+			// measured best: one bit made the output 0.7% larger.
 			p.mf.Pass(1)
 			continue
 		}
@@ -286,7 +287,7 @@ func (p *optParser) relax(cur, at int, matches []matchfind.Match, rm *[3]repMatc
 		if r.n < minMatch {
 			continue
 		}
-		rb := base + pr.off[offCodeOf(uint32(i+1))]
+		rb := base + pr.off[ofCode(uint32(i+1))]
 		p.grow(cur + r.n)
 		for k := minMatch; k <= r.n; k++ {
 			if price := rb + pr.matchLenPrice(uint32(k)); price < nodes[cur+k].price {
