@@ -184,6 +184,14 @@ func (mf *BT4) Skip(n int) {
 	}
 }
 
+// Pass moves past the next n positions without indexing them: no later
+// Find will offer them. A parser passes over the middle of a long match,
+// whose bytes it can still find at the match's source, to spare the tree
+// walks of indexing every position.
+func (mf *BT4) Pass(n int) {
+	mf.pos += n
+}
+
 // treeFind walks the tree from the previous position with cur's hash,
 // collecting matches longer than best, and re-roots the tree at cur: every
 // visited node goes to cur's left subtree if its bytes sort below cur's,

@@ -94,6 +94,24 @@ func TestBT4Skip(t *testing.T) {
 	require.Equal(t, Match{Len: 8, Dist: 9}, out[len(out)-1])
 }
 
+// TestBT4Pass checks that passed-over positions are never offered, and
+// that the positions indexed before and after them still are.
+func TestBT4Pass(t *testing.T) {
+	buf := []byte("abcdefgh--abcdefgh--abcdefgh--abcdefgh")
+	var mf BT4
+	mf.Reset(buf, 8, 16, 273)
+	mf.Skip(10)
+	mf.Pass(10) // the second "abcdefgh--" is not indexed
+	out := mf.Find(nil)
+	require.Equal(t, Match{Len: 18, Dist: 19}, out[len(out)-1], "the first copy, not the passed second")
+	for _, m := range out {
+		require.NotEqual(t, uint32(9), m.Dist, "a passed position")
+	}
+	mf.Skip(9)
+	out = mf.Find(nil)
+	require.Equal(t, Match{Len: 8, Dist: 9}, out[len(out)-1], "the third copy, indexed after the pass")
+}
+
 func TestCommonLen(t *testing.T) {
 	buf := []byte("0123456789abcdefXYZ0123456789abcdefXYz")
 	require.Equal(t, 18, CommonLen(buf, 0, 19, 19))

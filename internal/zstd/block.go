@@ -124,35 +124,54 @@ func appendBlockHeader(dst []byte, typ, size int, last bool) []byte {
 func (e *blockEncoder) encode(dst, lits []byte, seqs []Seq) []byte {
 	dst = e.lit.encode(dst, lits)
 	n := len(seqs)
-	switch {
-	case n < 0x80:
-		dst = append(dst, byte(n))
-	case n < 0x7F00:
-		dst = append(dst, byte(n>>8)|0x80, byte(n))
-	default:
-		dst = append(dst, 0xFF, byte(n-0x7F00), byte((n-0x7F00)>>8))
-	}
 	if n == 0 {
-		return dst
+		return append(dst, 0)
 	}
-
 	e.llCodes, e.ofCodes, e.mlCodes = e.llCodes[:0], e.ofCodes[:0], e.mlCodes[:0]
 	for _, s := range seqs {
 		e.llCodes = append(e.llCodes, llCode(s.LitLen))
 		e.ofCodes = append(e.ofCodes, ofCode(s.OffBase))
 		e.mlCodes = append(e.mlCodes, mlCode(s.MatchLen))
 	}
-	modes := len(dst)
-	dst = append(dst, 0)
-	dst, e.ncount = e.ll.choose(dst, e.llCodes, e.ncount)
-	dst, e.ncount = e.of.choose(dst, e.ofCodes, e.ncount)
-	dst, e.ncount = e.ml.choose(dst, e.mlCodes, e.ncount)
-	dst[modes] = e.ll.mode<<6 | e.of.mode<<4 | e.ml.mode<<2
+	// klauspost/compress's decoder (v1.20.4) reads an FSE table
+	// description only when at least 4 bytes of the block are left from its
+	// start; libzstd has no such need. A tiny sequences section that breaks
+	// this is coded again without FSE_Compressed_Mode for that type (at
+	// most once per type).
+	seqStart := len(dst)
+	allowLL, allowOF, allowML := true, true, true
+	for {
+		dst = dst[:seqStart]
+		switch {
+		case n < 0x80:
+			dst = append(dst, byte(n))
+		case n < 0x7F00:
+			dst = append(dst, byte(n>>8)|0x80, byte(n))
+		default:
+			dst = append(dst, 0xFF, byte(n-0x7F00), byte((n-0x7F00)>>8))
+		}
+		modes := len(dst)
+		dst = append(dst, 0)
+		dst, e.ncount = e.ll.choose(dst, e.llCodes, e.ncount, allowLL)
+		dst, e.ncount = e.of.choose(dst, e.ofCodes, e.ncount, allowOF)
+		dst, e.ncount = e.ml.choose(dst, e.mlCodes, e.ncount, allowML)
+		dst[modes] = e.ll.mode<<6 | e.of.mode<<4 | e.ml.mode<<2
 
-	e.bw.out = dst
-	dst = e.encodeSeqs(seqs)
-	e.bw.out = nil
-	return dst
+		e.bw.out = dst
+		dst = e.encodeSeqs(seqs)
+		e.bw.out = nil
+		short := func(c *symbolCoder) bool { return c.mode == modeFSE && len(dst)-c.descPos < 4 }
+		switch {
+		case short(&e.ll):
+			allowLL = false
+		case short(&e.of):
+			allowOF = false
+		case short(&e.ml):
+			allowML = false
+		default:
+			return dst
+		}
+	}
 }
 
 // encodeSeqs writes the sequences bitstream onto e.bw.out and returns it.

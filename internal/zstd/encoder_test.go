@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ func TestNewEncoderValidates(t *testing.T) {
 		{Options{NiceLen: 7, Depth: 8}, "zstd: nice length 7: want 8..4096"},
 		{Options{NiceLen: 4097, Depth: 8}, "zstd: nice length 4097: want 8..4096"},
 		{Options{NiceLen: 32, Depth: 0}, "zstd: search depth 0: want 1..65536"},
+		{Options{NiceLen: 32, Depth: 8, IndexLen: -1}, "zstd: index length -1: want 0 (all) or more"},
 		{Options{}, "zstd: nice length 0: want 8..4096"},
 	} {
 		_, err := NewEncoder(tc.o)
@@ -109,6 +112,22 @@ func TestCompressRawBlockRollsRepsBack(t *testing.T) {
 	checkDecoders(t, newKlauspost(t), frame, src)
 }
 
+// TestCompressAllocates checks that a warm encoder allocates nothing.
+func TestCompressAllocates(t *testing.T) {
+	src := gorootSample(t, 300<<10)
+	for _, l := range []int{MinLevel, MaxLevel} {
+		e, err := NewEncoder(Level(l))
+		require.NoError(t, err)
+		dst, err := e.Compress(nil, src)
+		require.NoError(t, err)
+		allocs := testing.AllocsPerRun(2, func() {
+			dst, err = e.Compress(dst[:0], src)
+		})
+		require.NoError(t, err)
+		require.Zero(t, allocs, "level %d", l)
+	}
+}
+
 func FuzzCompress(f *testing.F) {
 	f.Add([]byte("abcabcabcabcabd"), uint8(0))
 	f.Add(bytes.Repeat([]byte("xyzzy12"), 100), uint8(2))
@@ -181,7 +200,8 @@ func BenchmarkCompress(b *testing.B) {
 // TestMeasureCorpus compresses every file of the directory
 // $ZSTD_MEASURE_DIR (1 MiB chunks, say) at each level and with
 // klauspost/compress's best level, and logs total sizes and CPU times.
-// $ZSTD_MEASURE_OPTS, "nice,depth,fast,twopass", adds a trial setting.
+// $ZSTD_MEASURE_OPTS, settings "nice,depth,indexlen,fast,twopass" separated by
+// spaces, measures those instead.
 // It is a measuring tool, skipped without the variable.
 func TestMeasureCorpus(t *testing.T) {
 	dir := os.Getenv("ZSTD_MEASURE_DIR")
@@ -214,10 +234,12 @@ func TestMeasureCorpus(t *testing.T) {
 		}})
 	}
 	if s := os.Getenv("ZSTD_MEASURE_OPTS"); s != "" {
-		var o Options
-		_, err := fmt.Sscanf(s, "%d,%d,%t,%t", &o.NiceLen, &o.Depth, &o.Fast, &o.TwoPass)
-		require.NoError(t, err)
-		addOpts("opts "+s, o)
+		for _, f := range strings.Fields(s) {
+			var o Options
+			_, err := fmt.Sscanf(f, "%d,%d,%d,%t,%t", &o.NiceLen, &o.Depth, &o.IndexLen, &o.Fast, &o.TwoPass)
+			require.NoError(t, err)
+			addOpts("opts "+f, o)
+		}
 	} else {
 		for l := MinLevel; l <= MaxLevel; l++ {
 			addOpts(fmt.Sprintf("level %d %+v", l, Level(l)), Level(l))
@@ -228,21 +250,38 @@ func TestMeasureCorpus(t *testing.T) {
 			return kp.EncodeAll(src, dst)
 		}})
 	}
+	// The trials run interleaved, $ZSTD_MEASURE_REPEAT times (default 1),
+	// and each keeps its least CPU time: on a shared machine, the others'
+	// load only ever adds time.
+	repeat, err := strconv.Atoi(os.Getenv("ZSTD_MEASURE_REPEAT"))
+	if err != nil {
+		repeat = 1
+	}
 	d := newKlauspost(t)
-	for _, tr := range trials {
-		runtime.GC()
-		size := 0
-		var out []byte
-		start := cpuTime()
-		for _, f := range files {
-			out = tr.run(out[:0], f)
-			size += len(out)
+	sizes := make([]int, len(trials))
+	cpus := make([]time.Duration, len(trials))
+	for r := range repeat {
+		for i, tr := range trials {
+			runtime.GC()
+			size := 0
+			var out []byte
+			start := cpuTime()
+			for _, f := range files {
+				out = tr.run(out[:0], f)
+				size += len(out)
+			}
+			cpu := cpuTime() - start
+			got, err := d.DecodeAll(out, nil)
+			require.NoError(t, err)
+			require.Equal(t, files[len(files)-1], got)
+			sizes[i] = size
+			if r == 0 || cpu < cpus[i] {
+				cpus[i] = cpu
+			}
 		}
-		cpu := cpuTime() - start
-		got, err := d.DecodeAll(out, nil)
-		require.NoError(t, err)
-		require.Equal(t, files[len(files)-1], got)
-		t.Logf("%-60s %10d bytes (%.4f) %6.2fs CPU", tr.name, size, float64(size)/float64(total), cpu.Seconds())
+	}
+	for i, tr := range trials {
+		t.Logf("%-60s %10d bytes (%.4f) %6.2fs CPU", tr.name, sizes[i], float64(sizes[i])/float64(total), cpus[i].Seconds())
 	}
 }
 

@@ -93,13 +93,14 @@ func execute(hist, lits []byte, seqs []Seq, r *reps) ([]byte, error) {
 // parser: it gives the entropy stage realistic literals and sequences,
 // offsets reaching back across blocks and repeat codes.
 type testParser struct {
-	table [1 << 16]int32 // hash of 4 bytes -> position+1
+	table []int32 // hash of 4 bytes -> position+1
+	shift uint    // 32 - log2(len(table))
 	lits  []byte
 	seqs  []Seq
 }
 
-func hash4(b []byte) uint32 {
-	return binary.LittleEndian.Uint32(b) * 2654435761 >> 16
+func (p *testParser) hash4(b []byte) uint32 {
+	return binary.LittleEndian.Uint32(b) * 2654435761 >> p.shift
 }
 
 // parse codes src[start:end] (src holds the frame so far) with repeat
@@ -107,7 +108,15 @@ func hash4(b []byte) uint32 {
 func (p *testParser) parse(src []byte, start, end int, r reps) ([]byte, []Seq) {
 	p.lits, p.seqs = p.lits[:0], p.seqs[:0]
 	if start == 0 {
-		clear(p.table[:])
+		// A table no larger than the input keeps small inputs (fuzzing)
+		// fast.
+		log := min(max(bits.Len(uint(len(src))), 8), 16)
+		if cap(p.table) < 1<<log {
+			p.table = make([]int32, 1<<16)
+		}
+		p.table = p.table[:1<<log]
+		clear(p.table)
+		p.shift = uint(32 - log)
 	}
 	matchLen := func(a, b int) int {
 		n := 0
@@ -128,7 +137,7 @@ func (p *testParser) parse(src []byte, start, end int, r reps) ([]byte, []Seq) {
 				}
 			}
 		}
-		h := hash4(src[pos:])
+		h := p.hash4(src[pos:])
 		if c := int(p.table[h]) - 1; c >= 0 && c < pos {
 			if n := matchLen(c, pos); n >= 4 && n > bestLen+1 {
 				bestLen, bestOff = n, pos-c
@@ -144,7 +153,7 @@ func (p *testParser) parse(src []byte, start, end int, r reps) ([]byte, []Seq) {
 		p.seqs = append(p.seqs, Seq{LitLen: litLen, MatchLen: uint32(bestLen), OffBase: ob})
 		p.lits = append(p.lits, src[litStart:pos]...)
 		for i := pos + 1; i < pos+bestLen && i+4 <= end; i += 3 {
-			p.table[hash4(src[i:])] = int32(i + 1)
+			p.table[p.hash4(src[i:])] = int32(i + 1)
 		}
 		pos += bestLen
 		litStart = pos
@@ -216,7 +225,7 @@ func encodeFrame(t testing.TB, e *blockEncoder, p *testParser, src []byte, block
 		lits, seqs := p.parse(src, start, end, b.reps)
 		b.add(lits, seqs, end == len(src))
 	}
-	require.Equal(t, src, b.hist)
+	require.True(t, bytes.Equal(src, b.hist), "the test parser's sequences do not decode to its input")
 	return b.frame(), b
 }
 

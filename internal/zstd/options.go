@@ -1,8 +1,6 @@
 package zstd
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // Options shape the search. The zero value is not valid; start from Level.
 type Options struct {
@@ -12,9 +10,15 @@ type Options struct {
 	NiceLen int
 	// Depth is the most tree nodes the match finder visits per position.
 	Depth int
-	// Fast skips the search for paths from positions that a literal
-	// already reaches about as cheaply as the position before: less time,
-	// slightly larger output (libzstd's btopt does the same).
+	// IndexLen is how many positions of a match taken at once (one of
+	// NiceLen bytes or more) the match finder indexes, from its second;
+	// it passes over the rest, which later matches can still find at the
+	// match's source. 0 indexes them all: slower, a little smaller.
+	IndexLen int
+	// Fast neither searches nor indexes a position that a literal
+	// reaches about as cheaply as the position before (it is likely
+	// inside a good match): faster, a little larger. libzstd's btopt
+	// skips the search there too.
 	Fast bool
 	// TwoPass parses a frame's first block twice, the first time only to
 	// learn its statistics, so that the second prices its choices well
@@ -34,12 +38,18 @@ func (o Options) validate() error {
 		return fmt.Errorf("zstd: nice length %d: want %d..%d", o.NiceLen, minNiceLen, maxNiceLen)
 	case o.Depth < 1 || o.Depth > maxDepth:
 		return fmt.Errorf("zstd: search depth %d: want 1..%d", o.Depth, maxDepth)
+	case o.IndexLen < 0:
+		return fmt.Errorf("zstd: index length %d: want 0 (all) or more", o.IndexLen)
 	}
 	return nil
 }
 
 func newOptParser(o Options) *optParser {
-	return &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass}
+	p := &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass, indexLen: o.IndexLen}
+	if p.indexLen == 0 {
+		p.indexLen = MaxSrc
+	}
+	return p
 }
 
 // firstPass parses the frame's first block, buf[:end], only for its
@@ -54,17 +64,23 @@ func (p *optParser) firstPass(end int) {
 const (
 	MinLevel     = 1
 	DefaultLevel = 2
-	MaxLevel     = 3
+	MaxLevel     = 5
 )
 
 // Level returns the options of a level from MinLevel to MaxLevel; others
-// are clamped.
+// are clamped. Measured figures are in Level's doc.
+//
+// (figures to come)
 func Level(n int) Options {
 	switch {
 	case n <= MinLevel:
-		return Options{NiceLen: 24, Depth: 8, Fast: true}
+		return Options{NiceLen: 12, Depth: 4, IndexLen: 4, Fast: true}
 	case n == DefaultLevel:
-		return Options{NiceLen: 48, Depth: 16}
+		return Options{NiceLen: 16, Depth: 4, IndexLen: 4, Fast: true}
+	case n == 3:
+		return Options{NiceLen: 32, Depth: 8, IndexLen: 8, Fast: true}
+	case n == 4:
+		return Options{NiceLen: 64, Depth: 32}
 	}
 	return Options{NiceLen: 128, Depth: 64, TwoPass: true}
 }

@@ -100,13 +100,14 @@ type pathMatch struct {
 // optParser parses the blocks of one frame at a time. Its buffers are
 // reused from block to block and frame to frame.
 type optParser struct {
-	mf      matchfind.BT4
-	nice    int
-	depth   int
-	fast    bool // skip positions a literal already reaches cheaply
-	twoPass bool
-	buf     []byte
-	anchor  int // the first byte of the block not yet coded
+	mf       matchfind.BT4
+	nice     int
+	depth    int
+	fast     bool // skip positions a literal already reaches cheaply
+	twoPass  bool
+	indexLen int // see skip
+	buf      []byte
+	anchor   int // the first byte of the block not yet coded
 
 	matches []matchfind.Match
 	nodes   [optsSize]optNode
@@ -157,7 +158,7 @@ func (p *optParser) parseBlock(start, end int) {
 func (p *optParser) find(at, end int) []matchfind.Match {
 	ms := p.mf.Find(p.matches[:0])
 	p.matches = ms
-	limit := uint32(end - at)
+	limit := end - at
 	if limit < minMatch {
 		return nil
 	}
@@ -167,9 +168,10 @@ func (p *optParser) find(at, end int) []matchfind.Match {
 	}
 	ms = ms[i:]
 	for j := range ms {
-		if ms[j].Len >= limit {
-			ms[j].Len = limit
-			return ms[:j+1]
+		if int(ms[j].Len) >= limit {
+			ms[j].Len = uint32(limit)
+			ms = ms[:j+1]
+			break
 		}
 	}
 	return ms
@@ -209,7 +211,7 @@ func (p *optParser) window(pos, end int) int {
 	rm, best := p.repMatches(pos, end, p.reps, litLen)
 	if off, n, ok := p.takeAtOnce(pos, end, 0, matches, rm[best]); ok {
 		p.storeSeq(pos, uint32(n), off)
-		p.mf.Skip(n - 1)
+		p.skip(n - 1)
 		return pos + n
 	}
 	if len(matches) == 0 && rm[best].n < minMatch {
@@ -225,16 +227,22 @@ func (p *optParser) window(pos, end int) int {
 		p.enter(cur)
 		at := pos + cur
 		nd := &nodes[cur]
+		if p.fast && nodes[cur+1].price <= nd.price+bitPrice/2 {
+			// A literal reaches the next position about as cheaply as
+			// this one, which is likely inside a good match: neither
+			// search nor index it. libzstd's btopt does not search it
+			// either (but indexes it). Half a bit, libzstd's margin,
+			// measured best: one bit made the output 0.7% larger.
+			p.mf.Pass(1)
+			continue
+		}
 		matches = p.find(at, end)
 		rm, best = p.repMatches(at, end, nd.reps, nd.litLen)
 		if off, n, ok := p.takeAtOnce(at, end, cur, matches, rm[best]); ok {
 			p.storePath(pos, cur)
 			p.storeSeq(at, uint32(n), off)
-			p.mf.Skip(n - 1)
+			p.skip(n - 1)
 			return at + n
-		}
-		if p.fast && nodes[cur+1].price <= nd.price+bitPrice/2 {
-			continue
 		}
 		p.relax(cur, at, matches, &rm)
 	}
@@ -279,7 +287,7 @@ func (p *optParser) relax(cur, at int, matches []matchfind.Match, rm *[3]repMatc
 		if r.n < minMatch {
 			continue
 		}
-		rb := base + pr.off[offCodeOf(uint32(i+1))]
+		rb := base + pr.off[ofCode(uint32(i+1))]
 		p.grow(cur + r.n)
 		for k := minMatch; k <= r.n; k++ {
 			if price := rb + pr.matchLenPrice(uint32(k)); price < nodes[cur+k].price {
@@ -363,4 +371,14 @@ func (p *optParser) storeSeq(start int, n, off uint32) {
 	p.seqs = append(p.seqs, Seq{LitLen: litLen, MatchLen: n, OffBase: offBase})
 	p.stats.addSeq(lits, n, offBase)
 	p.anchor = start + int(n)
+}
+
+// skip moves the match finder past the n positions from at, inside a
+// match taken at once: it indexes the first few, where other matches
+// often start, and passes over the rest, whose bytes later positions can
+// still find at the match's source.
+func (p *optParser) skip(n int) {
+	k := min(n, p.indexLen)
+	p.mf.Skip(k)
+	p.mf.Pass(n - k)
 }

@@ -129,14 +129,13 @@ func TestRepOffsetsCodeRandom(t *testing.T) {
 // testOptions are fast options for tests.
 var testOptions = Options{NiceLen: 32, Depth: 8}
 
-// parseFrame parses src as a frame in blocks of blockSize and checks that
-// the literals and sequences of each rebuild it; it returns how often
+// parseFrame parses src as a frame in blocks of blockSize with p and
+// checks that the literals and sequences rebuild it; it returns how often
 // each kind of offset code was used.
-func parseFrame(t testing.TB, o Options, src []byte, blockSize int) map[string]int {
+func parseFrame(t testing.TB, p *optParser, src []byte, blockSize int) map[string]int {
 	t.Helper()
-	p := newOptParser(o)
 	p.startFrame(src)
-	if o.TwoPass {
+	if p.twoPass {
 		p.firstPass(min(len(src), blockSize))
 	}
 	var out []byte
@@ -152,14 +151,14 @@ func parseFrame(t testing.TB, o Options, src []byte, blockSize int) map[string]i
 		out, err = replaySeqs(out, p.lits, p.seqs, &r)
 		require.NoError(t, err, "block at %d", start)
 		require.Equal(t, r, p.reps, "block at %d", start)
-		require.Equal(t, len(src[:end]), len(out))
-		if !bytes.Equal(src[:end], out) {
-			i := 0
-			for src[i] == out[i] {
-				i++
-			}
-			t.Fatalf("block at %d: first wrong byte at %d", start, i)
+		require.Len(t, out, end, "block at %d", start)
+	}
+	if !bytes.Equal(src, out) {
+		i := 0
+		for src[i] == out[i] {
+			i++
 		}
+		t.Fatalf("first wrong byte at %d", i)
 	}
 	return kinds
 }
@@ -225,10 +224,10 @@ func TestParseRebuilds(t *testing.T) {
 		{"zeros", zeros},
 		{"goroot", gorootSample(t, 600<<10)},
 	} {
-		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true}} {
+		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, IndexLen: 2, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true}} {
 			for _, bs := range []int{maxBlockSize, 1000} {
 				t.Run(fmt.Sprintf("%s/nice=%d,fast=%v,block=%d", tc.name, o.NiceLen, o.Fast, bs), func(t *testing.T) {
-					parseFrame(t, o, tc.src, bs)
+					parseFrame(t, newOptParser(o), tc.src, bs)
 				})
 			}
 		}
@@ -238,7 +237,7 @@ func TestParseRebuilds(t *testing.T) {
 // TestParseUsesEveryRepeatCode checks that the parser finds every kind of
 // offset code on real input, so the rebuild tests cover each rule.
 func TestParseUsesEveryRepeatCode(t *testing.T) {
-	kinds := parseFrame(t, testOptions, gorootSample(t, 600<<10), maxBlockSize)
+	kinds := parseFrame(t, newOptParser(testOptions), gorootSample(t, 600<<10), maxBlockSize)
 	for _, k := range []string{"offset", "rep1", "rep2", "rep3", "rep1 after no literals", "rep2 after no literals", "rep3 after no literals"} {
 		require.Positive(t, kinds[k], "%s: %v", k, kinds)
 	}
@@ -247,9 +246,14 @@ func TestParseUsesEveryRepeatCode(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("abcabcabcabcabd"), uint16(0))
 	f.Add(bytes.Repeat([]byte("xyzzy12"), 100), uint16(17))
+	// Parsers are reused, as an Encoder reuses its parser.
+	ps := []*optParser{
+		newOptParser(testOptions),
+		newOptParser(Options{NiceLen: 8, Depth: 2, IndexLen: 1, Fast: true, TwoPass: true}),
+	}
 	f.Fuzz(func(t *testing.T, src []byte, bs uint16) {
-		blockSize := max(int(bs), 1)
-		parseFrame(t, testOptions, src, blockSize)
-		parseFrame(t, Options{NiceLen: 8, Depth: 2, Fast: true, TwoPass: true}, src, blockSize)
+		for _, p := range ps {
+			parseFrame(t, p, src, max(int(bs), 1))
+		}
 	})
 }

@@ -115,10 +115,12 @@ type symbolCoder struct {
 	count [fseMaxSymbols]uint32
 	norm  [fseMaxSymbols]int16
 
-	// The choice for the block being coded.
-	mode   uint8
-	rleSym uint8
-	table  *fseTable // the table the bitstream is coded with, nil for RLE
+	// The choice for the block being coded, and where its description
+	// starts in the block.
+	descPos int
+	mode    uint8
+	rleSym  uint8
+	table   *fseTable // the table the bitstream is coded with, nil for RLE
 }
 
 func newSymbolCoder(predef []int16, predefLog, maxLog uint8) symbolCoder {
@@ -127,11 +129,14 @@ func newSymbolCoder(predef []int16, predefLog, maxLog uint8) symbolCoder {
 	return symbolCoder{maxLog: maxLog, predef: p, cur: new(fseTable), prev: new(fseTable)}
 }
 
-// choose picks the cheapest mode for codes, appends its table description
-// (if any) to dst, and returns dst. The cost of each mode is the estimated
-// bits of the codes' states plus the description; the extra bits are the
-// same whatever the mode.
-func (c *symbolCoder) choose(dst []byte, codes []uint8, scratch []byte) ([]byte, []byte) {
+// choose picks the cheapest mode for codes and appends its table
+// description (if any) to dst; scratch is a buffer it may grow, returned
+// for reuse. The cost of each mode is the estimated bits of the codes'
+// states plus its description: the extra bits are the same whatever the
+// mode. FSE_Compressed_Mode is tried at every accuracy log from 5 to the
+// type's maximum, as a small log has the cheaper description.
+func (c *symbolCoder) choose(dst []byte, codes []uint8, scratch []byte, allowFSE bool) ([]byte, []byte) {
+	c.descPos = len(dst)
 	clear(c.count[:])
 	maxSym := 0
 	for _, s := range codes {
@@ -160,7 +165,7 @@ func (c *symbolCoder) choose(dst []byte, codes []uint8, scratch []byte) ([]byte,
 		}
 	}
 	bestLog := uint8(0)
-	if distinct > 1 {
+	if distinct > 1 && allowFSE {
 		for log := uint8(fseMinLog); log <= c.maxLog; log++ {
 			if 1<<log < distinct {
 				continue
