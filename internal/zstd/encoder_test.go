@@ -32,7 +32,7 @@ func TestNewEncoderValidates(t *testing.T) {
 		_, err := NewEncoder(tc.o)
 		require.EqualError(t, err, tc.err)
 	}
-	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+	for l := MinLevel - 1; l <= MaxLevel+1; l++ {
 		_, err := NewEncoder(Level(l))
 		require.NoError(t, err, "level %d", l)
 	}
@@ -71,7 +71,7 @@ func TestCompressRoundTrip(t *testing.T) {
 		{"text, random block, text", mixed},
 		{"goroot", gorootSample(t, MaxSrc)},
 	} {
-		for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+		for l := MinLevel; l <= MaxLevel; l++ {
 			t.Run(fmt.Sprintf("%s/level=%d", tc.name, l), func(t *testing.T) {
 				e, err := NewEncoder(Level(l))
 				require.NoError(t, err)
@@ -135,7 +135,7 @@ func FuzzCompress(f *testing.F) {
 	require.NoError(f, err)
 	defer d.Close()
 	encs := map[int]*Encoder{}
-	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+	for l := MinLevel; l <= MaxLevel; l++ {
 		encs[l], err = NewEncoder(Level(l))
 		require.NoError(f, err)
 	}
