@@ -103,9 +103,9 @@ type optParser struct {
 	mf       matchfind.BT4
 	nice     int
 	depth    int
-	fast     bool // skip positions a literal already reaches cheaply
-	twoPass  bool
-	indexLen int // see skip
+	fast     bool // Options.Fast
+	twoPass  bool // Options.TwoPass
+	indexLen int  // Options.IndexLen, all as MaxSrc; see skip
 	buf      []byte
 	anchor   int // the first byte of the block not yet coded
 
