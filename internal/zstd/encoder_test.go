@@ -26,6 +26,8 @@ func TestNewEncoderValidates(t *testing.T) {
 		{Options{NiceLen: 7, Depth: 8}, "zstd: nice length 7: want 8..4096"},
 		{Options{NiceLen: 4097, Depth: 8}, "zstd: nice length 4097: want 8..4096"},
 		{Options{NiceLen: 32, Depth: 0}, "zstd: search depth 0: want 1..65536"},
+		{Options{NiceLen: 32, Depth: 8, BlockSize: 1000}, "zstd: block size 1000: want 0 (128 KiB) or 1024..131072"},
+		{Options{NiceLen: 32, Depth: 8, BlockSize: maxBlockSize + 1}, "zstd: block size 131073: want 0 (128 KiB) or 1024..131072"},
 		{Options{NiceLen: 32, Depth: 8, IndexLen: -1}, "zstd: index length -1: want 0 (all) or more"},
 		{Options{}, "zstd: nice length 0: want 8..4096"},
 	} {
