@@ -24,9 +24,10 @@ func NewEncoder(o Options) (*Encoder, error) {
 }
 
 // Compress appends to dst one frame that decodes to src: a single-segment
-// frame with its content size and no checksum, in blocks of up to 128 KiB.
-// Matches reach back across blocks to the frame's start; the statistics
-// the parser prices with carry over from block to block.
+// frame with its content size and no checksum, in blocks of up to
+// Options.BlockSize. Matches reach back across blocks to the frame's
+// start; the statistics the parser prices with carry over from block to
+// block.
 func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 	if len(src) > MaxSrc {
 		return dst, fmt.Errorf("zstd: %d bytes to compress: want at most %d", len(src), MaxSrc)
@@ -40,10 +41,10 @@ func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 	p := e.p
 	p.startFrame(src)
 	if p.twoPass && len(src) > twoPassMin {
-		p.firstPass(min(len(src), maxBlockSize))
+		p.firstPass(min(len(src), p.blockSize))
 	}
 	for start := 0; start < len(src); {
-		end := min(start+maxBlockSize, len(src))
+		end := min(start+p.blockSize, len(src))
 		reps := p.reps
 		p.parseBlock(start, end)
 		var compressed bool

@@ -26,13 +26,15 @@ func TestNewEncoderValidates(t *testing.T) {
 		{Options{NiceLen: 7, Depth: 8}, "zstd: nice length 7: want 8..4096"},
 		{Options{NiceLen: 4097, Depth: 8}, "zstd: nice length 4097: want 8..4096"},
 		{Options{NiceLen: 32, Depth: 0}, "zstd: search depth 0: want 1..65536"},
+		{Options{NiceLen: 32, Depth: 8, BlockSize: 1000}, "zstd: block size 1000: want 0 (128 KiB) or 1024..131072"},
+		{Options{NiceLen: 32, Depth: 8, BlockSize: maxBlockSize + 1}, "zstd: block size 131073: want 0 (128 KiB) or 1024..131072"},
 		{Options{NiceLen: 32, Depth: 8, IndexLen: -1}, "zstd: index length -1: want 0 (all) or more"},
 		{Options{}, "zstd: nice length 0: want 8..4096"},
 	} {
 		_, err := NewEncoder(tc.o)
 		require.EqualError(t, err, tc.err)
 	}
-	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+	for l := MinLevel - 1; l <= MaxLevel+1; l++ {
 		_, err := NewEncoder(Level(l))
 		require.NoError(t, err, "level %d", l)
 	}
@@ -71,7 +73,7 @@ func TestCompressRoundTrip(t *testing.T) {
 		{"text, random block, text", mixed},
 		{"goroot", gorootSample(t, MaxSrc)},
 	} {
-		for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+		for l := MinLevel; l <= MaxLevel; l++ {
 			t.Run(fmt.Sprintf("%s/level=%d", tc.name, l), func(t *testing.T) {
 				e, err := NewEncoder(Level(l))
 				require.NoError(t, err)
@@ -135,7 +137,7 @@ func FuzzCompress(f *testing.F) {
 	require.NoError(f, err)
 	defer d.Close()
 	encs := map[int]*Encoder{}
-	for _, l := range []int{MinLevel, DefaultLevel, MaxLevel} {
+	for l := MinLevel; l <= MaxLevel; l++ {
 		encs[l], err = NewEncoder(Level(l))
 		require.NoError(f, err)
 	}

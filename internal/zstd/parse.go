@@ -100,14 +100,15 @@ type pathMatch struct {
 // optParser parses the blocks of one frame at a time. Its buffers are
 // reused from block to block and frame to frame.
 type optParser struct {
-	mf       matchfind.BT4
-	nice     int
-	depth    int
-	fast     bool // skip positions a literal already reaches cheaply
-	twoPass  bool
-	indexLen int // see skip
-	buf      []byte
-	anchor   int // the first byte of the block not yet coded
+	mf        matchfind.BT4
+	nice      int
+	depth     int
+	fast      bool // Options.Fast
+	twoPass   bool // Options.TwoPass
+	indexLen  int  // Options.IndexLen, all as MaxSrc; see skip
+	blockSize int  // Options.BlockSize, 0 as maxBlockSize
+	buf       []byte
+	anchor    int // the first byte of the block not yet coded
 
 	matches []matchfind.Match
 	nodes   [optsSize]optNode

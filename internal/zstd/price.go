@@ -62,7 +62,7 @@ type stats struct {
 	off                      [numOffCodes]uint32
 	litSum, litLenSum, mlSum uint32
 	offSum                   uint32
-	seeded                   bool // the counts hold a block's sequences
+	seeded                   bool // the counts hold a parse's choices
 }
 
 // Starting guesses for the length and offset codes of a frame's first
@@ -154,6 +154,7 @@ func (s *stats) addLits(lits []byte) {
 		s.lit[b] += litFreqAdd
 	}
 	s.litSum += litFreqAdd * uint32(len(lits))
+	s.seeded = true
 }
 
 // Tables of the prices, refreshed from stats now and then: computing a
