@@ -95,24 +95,25 @@ const (
 // 1 MiB file gets the parameters mksquashfs's ZSTD_compressCCtx gets for a
 // 1 MiB block) and klauspost/compress's SpeedBestCompression. CPU seconds
 // are the least of three interleaved runs on a shared two-core machine
-// (load average 1.1 to 1.3), user+sys for zstd:
+// (load average 1.3 to 2.9), user+sys for zstd:
 //
-//	level       options (nice, depth, index, ...)  bytes       CPU s
-//	1 (default) 16, 4, 4, fast                     18,147,636   5.80
-//	2           20, 6, 4, fast                     17,881,797   6.74
-//	3           32, 8, 8, fast                     17,628,671   7.47
-//	4           64, 32, all                        17,088,263  15.30
-//	5           128, 64, all, two passes           17,055,529  19.31
-//	zstd -15    btlazy2                            18,249,061   6.76
-//	zstd -19    btultra2                           16,897,335  18.30
-//	klauspost   SpeedBestCompression               18,408,840   3.21
+//	level       nice, depth, index, block       bytes       CPU s
+//	1 (default) 16, 4, 4, 64 KiB, fast          18,069,749   6.90
+//	2           20, 6, 4, 64 KiB, fast          17,802,155   7.81
+//	3           32, 8, 8, 64 KiB, fast          17,551,784   7.59
+//	4           64, 32, all, 32 KiB             17,001,173  18.42
+//	5           128, 64, all, 32 KiB, 2 passes  16,972,827  23.91
+//	zstd -15    btlazy2                         18,249,061   7.11
+//	zstd -19    btultra2                        16,897,335  20.45
+//	klauspost   SpeedBestCompression            18,408,840   4.16
 //
-// Level 1 is 0.6% smaller than zstd -15 and 14% faster; level 5 is 0.9%
-// larger than zstd -19 at about its time. Chunk by chunk, level 5 is
-// within 0.1-1.5% of zstd -19 on Go source and up to 3.7% larger on
-// machine code (the race detector's .syso objects, the tool binaries),
-// where zstd's parse, or its splitting of blocks where the statistics
-// change, does better.
+// The runs' CPU times moved by up to 45% with the machine's other load;
+// within a run, level 1 took 0.81 to 0.97 of zstd -15's time (0.73 to
+// 0.89 in an earlier run with 128 KiB blocks, 0.6% larger than zstd -15),
+// and is 1.0% smaller. Level 5 is 0.45% larger than zstd -19, which splits
+// blocks where their statistics change: chunk by chunk, 128 KiB blocks
+// were within 0.1-1.5% of zstd -19 on Go source and up to 3.7% larger on
+// machine code (the race detector's .syso objects, the tool binaries).
 func Level(n int) Options {
 	switch {
 	case n <= MinLevel:
