@@ -441,12 +441,13 @@ func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
 
 // ZstdCompressor writes zstd frames. Levels are libzstd's, as mksquashfs
 // -Xcompression-level takes them. From zstdOptimalFrom on, mkportable's own
-// encoder (internal/zstd: an optimal parse over a binary-tree match
-// finder, priced from the statistics of the blocks before) writes them:
-// the default, 15, is no larger than libzstd's level 15 in less time, and
-// zstdHighFrom and up match level 19's size (README, "Performance").
-// Below, klauspost/compress's faster encoders do, at the speed it maps
-// the level to.
+// encoder (internal/zstd: an optimal parse over the binary-tree match
+// finder, priced from the statistics of the blocks before) writes them.
+// The default, 15, is its fastest setting, smaller than libzstd's level 15
+// in less time; zstdHighFrom and up are its slowest, within half a percent
+// of level 19's size (README, "Performance"; zstd.Level has the figures).
+// Below zstdOptimalFrom, klauspost/compress's faster encoders write them,
+// at the speed it maps the level to.
 type ZstdCompressor struct {
 	// Level is 1 to 22; 0 means 15, the default of mksquashfs and of
 	// the kernel's documentation.
@@ -496,7 +497,7 @@ func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
 		if blockSize > ownzstd.MaxSrc {
 			return nil, fmt.Errorf("zstd: block size %d: want at most %d", blockSize, ownzstd.MaxSrc)
 		}
-		opts := ownzstd.Level(ownzstd.DefaultLevel)
+		opts := ownzstd.Level(ownzstd.MinLevel)
 		if level >= zstdHighFrom {
 			opts = ownzstd.Level(ownzstd.MaxLevel)
 		}

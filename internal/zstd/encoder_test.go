@@ -7,12 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
@@ -197,101 +192,4 @@ func BenchmarkCompress(b *testing.B) {
 			b.ReportMetric(float64(size)/float64(len(chunks)*MaxSrc), "ratio")
 		})
 	}
-}
-
-// TestMeasureCorpus compresses every file of the directory
-// $ZSTD_MEASURE_DIR (1 MiB chunks, say) at each level and with
-// klauspost/compress's best level, and logs total sizes and CPU times.
-// $ZSTD_MEASURE_OPTS, settings "nice,depth,indexlen,fast,twopass" separated by
-// spaces, measures those instead.
-// It is a measuring tool, skipped without the variable.
-func TestMeasureCorpus(t *testing.T) {
-	dir := os.Getenv("ZSTD_MEASURE_DIR")
-	if dir == "" {
-		t.Skip("ZSTD_MEASURE_DIR not set")
-	}
-	names, err := filepath.Glob(filepath.Join(dir, "*"))
-	require.NoError(t, err)
-	sort.Strings(names)
-	var files [][]byte
-	total := 0
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		require.NoError(t, err)
-		files = append(files, b)
-		total += len(b)
-	}
-	type trial struct {
-		name string
-		run  func(dst, src []byte) []byte
-	}
-	var trials []trial
-	addOpts := func(name string, o Options) {
-		e, err := NewEncoder(o)
-		require.NoError(t, err)
-		trials = append(trials, trial{name, func(dst, src []byte) []byte {
-			out, err := e.Compress(dst, src)
-			require.NoError(t, err)
-			return out
-		}})
-	}
-	if s := os.Getenv("ZSTD_MEASURE_OPTS"); s != "" {
-		for _, f := range strings.Fields(s) {
-			var o Options
-			_, err := fmt.Sscanf(f, "%d,%d,%d,%t,%t", &o.NiceLen, &o.Depth, &o.IndexLen, &o.Fast, &o.TwoPass)
-			require.NoError(t, err)
-			addOpts("opts "+f, o)
-		}
-	} else {
-		for l := MinLevel; l <= MaxLevel; l++ {
-			addOpts(fmt.Sprintf("level %d %+v", l, Level(l)), Level(l))
-		}
-		kp, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true))
-		require.NoError(t, err)
-		trials = append(trials, trial{"klauspost SpeedBestCompression", func(dst, src []byte) []byte {
-			return kp.EncodeAll(src, dst)
-		}})
-	}
-	// The trials run interleaved, $ZSTD_MEASURE_REPEAT times (default 1),
-	// and each keeps its least CPU time: on a shared machine, the others'
-	// load only ever adds time.
-	repeat, err := strconv.Atoi(os.Getenv("ZSTD_MEASURE_REPEAT"))
-	if err != nil {
-		repeat = 1
-	}
-	d := newKlauspost(t)
-	sizes := make([]int, len(trials))
-	cpus := make([]time.Duration, len(trials))
-	for r := range repeat {
-		for i, tr := range trials {
-			runtime.GC()
-			size := 0
-			var out []byte
-			start := cpuTime()
-			for _, f := range files {
-				out = tr.run(out[:0], f)
-				size += len(out)
-			}
-			cpu := cpuTime() - start
-			got, err := d.DecodeAll(out, nil)
-			require.NoError(t, err)
-			require.Equal(t, files[len(files)-1], got)
-			sizes[i] = size
-			if r == 0 || cpu < cpus[i] {
-				cpus[i] = cpu
-			}
-		}
-	}
-	for i, tr := range trials {
-		t.Logf("%-60s %10d bytes (%.4f) %6.2fs CPU", tr.name, sizes[i], float64(sizes[i])/float64(total), cpus[i].Seconds())
-	}
-}
-
-// cpuTime returns the CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
