@@ -376,7 +376,7 @@ func TestKernelMount(t *testing.T) {
 		t.Skip("a loop mount needs root")
 	}
 	src := trickyTree(t)
-	for _, comp := range []string{"xz", "gzip", "zstd", "lz4", "none"} {
+	for _, comp := range []string{"xz", "gzip", "zstd", "zstd:19", "zstd:3", "lz4", "none"} {
 		t.Run(comp, func(t *testing.T) {
 			t.Parallel()
 			c, err := NewCompressor(comp)
