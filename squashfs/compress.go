@@ -497,7 +497,7 @@ func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
 		if blockSize > ownzstd.MaxSrc {
 			return nil, fmt.Errorf("zstd: block size %d: want at most %d", blockSize, ownzstd.MaxSrc)
 		}
-		opts := ownzstd.Level(ownzstd.MinLevel)
+		opts := ownzstd.Level(ownzstd.DefaultLevel)
 		if level >= zstdHighFrom {
 			opts = ownzstd.Level(ownzstd.MaxLevel)
 		}
