@@ -445,9 +445,10 @@ func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
 // finder, priced from the statistics of the blocks before) writes them.
 // Levels 13 to 18, the default 15 among them, are its fastest setting,
 // smaller than libzstd's level 15 in less time; zstdHighFrom and up are its
-// slowest, 0.6% over level 19's size on GOROOT (README, "Performance"; zstd.Level has the figures).
-// Below zstdOptimalFrom, klauspost/compress's faster encoders write them,
-// at the speed it maps the level to.
+// slowest, 0.6% over level 19's size on GOROOT (README, "Speed and size
+// against mksquashfs"; zstd.Level has the figures). Below zstdOptimalFrom,
+// klauspost/compress's faster encoders write them, at the speed it maps
+// the level to.
 type ZstdCompressor struct {
 	// Level is 1 to 22; 0 means 15, the default of mksquashfs and of
 	// the kernel's documentation.
