@@ -79,7 +79,9 @@ func encoderMemory(c Compressor, bs int64) int64 {
 	case ZstdCompressor:
 		if c.level() >= zstdOptimalFrom {
 			// Our own encoder: the same binary-tree match finder, and
-			// the parser's and entropy stage's buffers.
+			// the parser's and entropy stage's buffers. Measured: 10.5
+			// to 10.6 bytes a byte live after compressing 1 MiB of the
+			// go command at its fastest and slowest settings.
 			return 12 * bs
 		}
 	case GzipCompressor, LZ4Compressor:
