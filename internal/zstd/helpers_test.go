@@ -70,11 +70,16 @@ func (r *reps) offBaseFor(off, litLen uint32) uint32 {
 }
 
 // execute appends to hist what lits and seqs decode to, as a decoder would
-// (the reference the test parser and synthetic blocks are checked with).
+// (RFC 8878, 3.1.1.4 and 3.1.1.5), written from the spec apart from the
+// parser's repOffsets.code: the reference the optimal parser, the test
+// parser and synthetic blocks are checked with.
 func execute(hist, lits []byte, seqs []Seq, r *reps) ([]byte, error) {
 	for i, s := range seqs {
 		if int(s.LitLen) > len(lits) {
 			return nil, fmt.Errorf("seq %d: %d literals of %d", i, s.LitLen, len(lits))
+		}
+		if s.OffBase == 0 || s.MatchLen < minMatch {
+			return nil, fmt.Errorf("seq %d: %+v is no sequence", i, s)
 		}
 		hist = append(hist, lits[:s.LitLen]...)
 		lits = lits[s.LitLen:]

@@ -2,66 +2,12 @@ package zstd
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
-
-// replaySeqs is a decoder's sequence execution (RFC 8878, 3.1.1.4 and
-// 3.1.1.5), written from the spec apart from the parser's repOffsets.code:
-// it appends to out, the frame so far, what lits and seqs code, updating
-// the repeat offsets r.
-func replaySeqs(out, lits []byte, seqs []Seq, r *repOffsets) ([]byte, error) {
-	for i, s := range seqs {
-		if int(s.LitLen) > len(lits) {
-			return out, fmt.Errorf("seq %d: %d literals, %d left", i, s.LitLen, len(lits))
-		}
-		out = append(out, lits[:s.LitLen]...)
-		lits = lits[s.LitLen:]
-		var off uint32
-		switch {
-		case s.OffBase == 0:
-			return out, fmt.Errorf("seq %d: offset value 0", i)
-		case s.OffBase > 3:
-			off = s.OffBase - 3
-			*r = repOffsets{off, r[0], r[1]}
-		default:
-			idx := s.OffBase - 1
-			if s.LitLen == 0 {
-				idx++
-			}
-			switch idx {
-			case 0:
-				off = r[0]
-			case 1:
-				off = r[1]
-				*r = repOffsets{r[1], r[0], r[2]}
-			case 2:
-				off = r[2]
-				*r = repOffsets{r[2], r[0], r[1]}
-			case 3:
-				off = r[0] - 1
-				*r = repOffsets{off, r[0], r[1]}
-			}
-		}
-		if off == 0 || int(off) > len(out) {
-			return out, fmt.Errorf("seq %d: offset %d at %d", i, off, len(out))
-		}
-		if s.MatchLen < minMatch {
-			return out, fmt.Errorf("seq %d: match of %d", i, s.MatchLen)
-		}
-		for k := uint32(0); k < s.MatchLen; k++ {
-			out = append(out, out[len(out)-int(off)])
-		}
-	}
-	return append(out, lits...), nil
-}
 
 func TestRepOffsetsCode(t *testing.T) {
 	r := repOffsets{10, 20, 30}
@@ -94,10 +40,10 @@ func TestRepOffsetsCode(t *testing.T) {
 			// The decoder's rules give back the offset and the history.
 			hist := bytes.Repeat([]byte{'x'}, 64)
 			lits := bytes.Repeat([]byte{'y'}, int(tc.litLen))
-			got := tc.r
-			out, err := replaySeqs(hist, lits, []Seq{{tc.litLen, minMatch, offBase}}, &got)
+			got := reps(tc.r)
+			out, err := execute(hist, lits, []Seq{{tc.litLen, minMatch, offBase}}, &got)
 			require.NoError(t, err)
-			require.Equal(t, next, got)
+			require.Equal(t, reps(next), got)
 			n := len(out)
 			require.Equal(t, out[n-minMatch-int(tc.off):n-int(tc.off)], out[n-minMatch:])
 		})
@@ -112,15 +58,15 @@ func TestRepOffsetsCodeRandom(t *testing.T) {
 		r := repOffsets{1 + rng.Uint32N(5), 1 + rng.Uint32N(5), 1 + rng.Uint32N(5)}
 		off, litLen := 1+rng.Uint32N(6), rng.Uint32N(2)
 		offBase, next := r.code(off, litLen)
-		got := r
+		got := reps(r)
 		// Offsets count back from the end of 64 distinct bytes.
 		hist := make([]byte, 64)
 		for i := range hist {
 			hist[i] = byte(i)
 		}
-		out, err := replaySeqs(hist, make([]byte, litLen), []Seq{{litLen, minMatch, offBase}}, &got)
+		out, err := execute(hist, make([]byte, litLen), []Seq{{litLen, minMatch, offBase}}, &got)
 		require.NoError(t, err)
-		require.Equal(t, next, got, "reps %v off %d litLen %d", r, off, litLen)
+		require.Equal(t, reps(next), got, "reps %v off %d litLen %d", r, off, litLen)
 		n := len(out)
 		require.Equal(t, out[n-minMatch-int(off)], out[n-minMatch], "reps %v off %d litLen %d", r, off, litLen)
 	}
@@ -139,7 +85,7 @@ func parseFrame(t testing.TB, p *optParser, src []byte, blockSize int) map[strin
 		p.firstPass(min(len(src), blockSize))
 	}
 	var out []byte
-	r := frameStartReps
+	r := initialReps
 	kinds := map[string]int{}
 	for start := 0; start < len(src); start += blockSize {
 		end := min(start+blockSize, len(src))
@@ -148,9 +94,9 @@ func parseFrame(t testing.TB, p *optParser, src []byte, blockSize int) map[strin
 			kinds[seqKind(s)]++
 		}
 		var err error
-		out, err = replaySeqs(out, p.lits, p.seqs, &r)
+		out, err = execute(out, p.lits, p.seqs, &r)
 		require.NoError(t, err, "block at %d", start)
-		require.Equal(t, r, p.reps, "block at %d", start)
+		require.Equal(t, r, reps(p.reps), "block at %d", start)
 		require.Len(t, out, end, "block at %d", start)
 	}
 	if !bytes.Equal(src, out) {
@@ -173,23 +119,8 @@ func seqKind(s Seq) string {
 	return fmt.Sprintf("rep%d", s.OffBase)
 }
 
-func goroot(t testing.TB) string {
-	return runtime.GOROOT()
-}
-
-// gorootSample returns n bytes of the Go toolchain: Go source and a
-// compiled binary.
 func gorootSample(t testing.TB, n int) []byte {
-	var data []byte
-	for _, p := range []string{"src/net/http/server.go", "pkg/tool/" + runtime.GOOS + "_" + runtime.GOARCH + "/vet"} {
-		d, err := os.ReadFile(filepath.Join(goroot(t), p))
-		if errors.Is(err, os.ErrNotExist) {
-			t.Skip(err)
-		}
-		require.NoError(t, err)
-		data = append(data, d[:min(len(d), n/2)]...)
-	}
-	return data
+	return concat(gorootFile(t, "src/net/http/server.go", n/2), gorootBinary(t, n/2))
 }
 
 func TestParseRebuilds(t *testing.T) {
