@@ -474,6 +474,15 @@ func (c ZstdCompressor) level() int {
 }
 
 // ID implements Compressor.
+// ownOptions returns the setting of our own encoder for the level, from
+// zstdOptimalFrom on.
+func (c ZstdCompressor) ownOptions() ownzstd.Options {
+	if c.level() >= zstdHighFrom {
+		return ownzstd.Level(ownzstd.MaxLevel)
+	}
+	return ownzstd.Level(ownzstd.DefaultLevel)
+}
+
 func (ZstdCompressor) ID() CompressorID { return ZSTD }
 
 // Options implements Compressor: the level, a 32-bit little-endian number,
@@ -498,11 +507,7 @@ func (c ZstdCompressor) NewEncoder(blockSize int) (Encoder, error) {
 		if blockSize > ownzstd.MaxSrc {
 			return nil, fmt.Errorf("zstd: block size %d: want at most %d", blockSize, ownzstd.MaxSrc)
 		}
-		opts := ownzstd.Level(ownzstd.DefaultLevel)
-		if level >= zstdHighFrom {
-			opts = ownzstd.Level(ownzstd.MaxLevel)
-		}
-		enc, err := ownzstd.NewEncoder(opts)
+		enc, err := ownzstd.NewEncoder(c.ownOptions())
 		if err != nil {
 			return nil, err
 		}

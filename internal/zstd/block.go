@@ -77,13 +77,19 @@ func (e *blockEncoder) appendBlock(dst, src, lits []byte, seqs []Seq, last bool)
 	if len(e.body) >= len(src) {
 		return append(appendBlockHeader(dst, blockRaw, len(src), last), src...), false
 	}
+	e.commit(len(seqs) > 0)
+	return append(appendBlockHeader(dst, blockCompressed, len(e.body), last), e.body...), true
+}
+
+// commit records that the block just encoded was written compressed: its
+// tables are now the decoder's.
+func (e *blockEncoder) commit(hasSeqs bool) {
 	e.lit.commit()
-	if len(seqs) > 0 {
+	if hasSeqs {
 		e.ll.commit()
 		e.of.commit()
 		e.ml.commit()
 	}
-	return append(appendBlockHeader(dst, blockCompressed, len(e.body), last), e.body...), true
 }
 
 // checkBlock reports whether lits and seqs can code a block of len(src)
@@ -110,6 +116,9 @@ func checkBlock(src, lits []byte, seqs []Seq) error {
 	}
 	return nil
 }
+
+// blockHeaderSize is Block_Header's size.
+const blockHeaderSize = 3
 
 func appendBlockHeader(dst []byte, typ, size int, last bool) []byte {
 	v := typ<<1 | size<<3

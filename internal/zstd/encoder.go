@@ -13,6 +13,14 @@ const MaxSrc = 1 << 20
 type Encoder struct {
 	p  *optParser
 	be *blockEncoder
+	sp *splitter // nil unless Options.SplitSeqs
+
+	// parseBest's other parse, and the scratch its sizes are coded in.
+	altLits  []byte
+	altSeqs  []Seq
+	altStats stats
+	altReps  repOffsets
+	trial    []byte
 }
 
 // NewEncoder returns an encoder with options o.
@@ -20,7 +28,11 @@ func NewEncoder(o Options) (*Encoder, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	return &Encoder{p: newOptParser(o), be: newBlockEncoder()}, nil
+	e := &Encoder{p: newOptParser(o), be: newBlockEncoder()}
+	if o.SplitSeqs > 0 {
+		e.sp = &splitter{minSeqs: o.SplitSeqs}
+	}
+	return e, nil
 }
 
 // Compress appends to dst one frame that decodes to src: a single-segment
@@ -40,16 +52,29 @@ func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 	}
 	p := e.p
 	p.startFrame(src)
-	if p.twoPass && len(src) > twoPassMin {
-		p.firstPass(min(len(src), p.blockSize))
-	}
 	for start := 0; start < len(src); {
 		end := min(start+p.blockSize, len(src))
 		reps := p.reps
-		p.parseBlock(start, end)
-		var compressed bool
-		dst, compressed = e.be.appendBlock(dst, src[start:end], p.lits, p.seqs, end == len(src))
-		if !compressed {
+		if p.cached {
+			p.findAll(start, end)
+		}
+		switch {
+		case start == 0 && p.twoPass && len(src) > twoPassMin:
+			p.firstPass(end)
+			p.parseBlock(start, end)
+		case start > 0 && p.restart:
+			e.parseBest(start, end)
+		default:
+			p.parseBlock(start, end)
+		}
+		var compressed, split bool
+		if e.sp != nil {
+			dst, split = e.be.appendSplit(e.sp, dst, src[start:end], p.lits, p.seqs, end == len(src))
+		}
+		if !split {
+			dst, compressed = e.be.appendBlock(dst, src[start:end], p.lits, p.seqs, end == len(src))
+		}
+		if !split && !compressed {
 			// A decoder keeps the repeat offsets of the last compressed
 			// block.
 			p.reps = reps
@@ -57,6 +82,29 @@ func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 		start = end
 	}
 	return dst, nil
+}
+
+// parseBest parses the block src[start:end] twice, with the statistics of
+// the blocks before and with fresh ones, and keeps the parse the entropy
+// stage codes smaller, with its statistics and repeat offsets.
+func (e *Encoder) parseBest(start, end int) {
+	p := e.p
+	reps, stats := p.reps, p.stats
+	p.parseBlock(start, end)
+	carried := len(e.be.encode(e.trial[:0], p.lits, p.seqs))
+	e.altLits, p.lits = p.lits, e.altLits
+	e.altSeqs, p.seqs = p.seqs, e.altSeqs
+	e.altStats, e.altReps = p.stats, p.reps
+
+	p.reps, p.stats = reps, stats
+	p.stats.init(p.buf[start:end])
+	p.parseBlock(start, end)
+	e.trial = e.be.encode(e.trial[:0], p.lits, p.seqs)
+	if carried <= len(e.trial) {
+		p.lits, e.altLits = e.altLits, p.lits
+		p.seqs, e.altSeqs = e.altSeqs, p.seqs
+		p.stats, p.reps = e.altStats, e.altReps
+	}
 }
 
 // twoPassMin is the smallest input a first pass is worth its time on: a

@@ -1,6 +1,11 @@
 package zstd
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/mkportable/mkportable/internal/matchfind"
+)
 
 // Options shape the search. The zero value is not valid; start from Level.
 type Options struct {
@@ -33,6 +38,19 @@ type Options struct {
 	// learn its statistics, so that the second prices its choices well
 	// from the start (libzstd's btultra2 does the same).
 	TwoPass bool
+	// SplitSeqs, when not 0, splits each parsed block of BlockSize into
+	// smaller blocks where that codes smaller, halving its sequences
+	// recursively down to parts of SplitSeqs sequences (see appendSplit).
+	SplitSeqs int
+	// Restart parses every block after a frame's first twice, once with
+	// the statistics of the blocks before (scaled down) and once with
+	// fresh ones from the block's bytes, and keeps the parse that codes
+	// smaller. Carried statistics price well where the content goes on as
+	// before, but they can hold the parser to a habit, a repeat offset or
+	// a literal run length that only looks cheap because it was chosen
+	// so often; fresh ones break out of it. The matches at each position
+	// are found once, before the parses.
+	Restart bool
 }
 
 const (
@@ -51,14 +69,31 @@ func (o Options) validate() error {
 		return fmt.Errorf("zstd: search depth %d: want 1..%d", o.Depth, maxDepth)
 	case o.BlockSize != 0 && (o.BlockSize < minBlockSize || o.BlockSize > maxBlockSize):
 		return fmt.Errorf("zstd: block size %d: want 0 (128 KiB) or %d..%d", o.BlockSize, minBlockSize, maxBlockSize)
+	case o.SplitSeqs < 0:
+		return fmt.Errorf("zstd: split sequences %d: want 0 (no splitting) or more", o.SplitSeqs)
 	case o.IndexLen < 0:
 		return fmt.Errorf("zstd: index length %d: want 0 (all) or more", o.IndexLen)
 	}
 	return nil
 }
 
+// MatchCacheSize returns the most bytes the match cache of an encoder with
+// options o holds (Restart keeps one; it is not counted in the 8 bytes a
+// byte of input the match finder takes).
+func (o Options) MatchCacheSize() int {
+	if !o.Restart {
+		return 0
+	}
+	bs := o.BlockSize
+	if bs == 0 {
+		bs = maxBlockSize
+	}
+	return bs * (maxCachedMatches*int(unsafe.Sizeof(matchfind.Match{})) + 4)
+}
+
 func newOptParser(o Options) *optParser {
-	p := &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass, indexLen: o.IndexLen, blockSize: o.BlockSize}
+	p := &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass, indexLen: o.IndexLen, blockSize: o.BlockSize,
+		restart: o.Restart, cached: o.Restart}
 	if p.indexLen == 0 {
 		p.indexLen = MaxSrc
 	}
@@ -72,7 +107,9 @@ func newOptParser(o Options) *optParser {
 // statistics, and starts the frame over.
 func (p *optParser) firstPass(end int) {
 	p.parseBlock(0, end)
-	p.mf.Reset(p.buf, p.nice, p.depth, maxBlockSize)
+	if !p.cached {
+		p.mf.Reset(p.buf, p.nice, p.depth, maxBlockSize)
+	}
 	p.reps = frameStartReps
 }
 
@@ -126,5 +163,5 @@ func Level(n int) Options {
 	case n == 4:
 		return Options{NiceLen: 64, Depth: 32, BlockSize: 32 << 10}
 	}
-	return Options{NiceLen: 128, Depth: 64, TwoPass: true, BlockSize: 32 << 10}
+	return Options{NiceLen: 256, Depth: 128, TwoPass: true, BlockSize: 64 << 10, SplitSeqs: 64, Restart: true}
 }

@@ -122,6 +122,16 @@ type optParser struct {
 
 	lits []byte
 	seqs []Seq
+
+	// With cached set (Options.Restart), the matches at every position of
+	// a block are found before it is parsed, so that it can be parsed more
+	// than once: the matches at position cacheStart+i are
+	// matchCache[cacheAt[i]:cacheAt[i+1]].
+	cached     bool
+	restart    bool // Options.Restart
+	cacheStart int
+	cacheAt    []int32
+	matchCache []matchfind.Match
 }
 
 // startFrame starts parsing src, a frame's content.
@@ -154,10 +164,51 @@ func (p *optParser) parseBlock(start, end int) {
 	p.stats.addLits(p.buf[p.anchor:end])
 }
 
+// maxCachedMatches bounds the matches findAll keeps for a position, and so
+// the cache's memory: a tree walk of Options.Depth nodes can give that
+// many, each longer than the one before.
+const maxCachedMatches = 16
+
+// findAll finds the matches at every position of buf[start:end], the
+// match finder's next, for find to return.
+func (p *optParser) findAll(start, end int) {
+	p.cacheStart = start
+	p.cacheAt = append(p.cacheAt[:0], 0)
+	p.matchCache = p.matchCache[:0]
+	for at := start; at < end; {
+		ms := p.mf.Find(p.matches[:0])
+		p.matches = ms
+		// The longest matches are the ones that pay; the shorter ones
+		// a position has beyond them are rare outside crafted input.
+		p.matchCache = append(p.matchCache, ms[max(0, len(ms)-maxCachedMatches):]...)
+		p.cacheAt = append(p.cacheAt, int32(len(p.matchCache)))
+		at++
+		if k := len(ms); k > 0 && int(ms[k-1].Len) >= p.nice {
+			// Every parse takes this match at once, as window does, and
+			// searches none of the positions it covers: index them as
+			// skip does, with no matches.
+			n := min(int(ms[k-1].Len), end-at+1) - 1
+			i := min(n, p.indexLen)
+			p.mf.Skip(i)
+			p.mf.Pass(n - i)
+			for range n {
+				p.cacheAt = append(p.cacheAt, int32(len(p.matchCache)))
+			}
+			at += n
+		}
+	}
+}
+
 // find returns the matches at at, the finder's next position, of at least
 // minMatch bytes and clipped to the block's end.
 func (p *optParser) find(at, end int) []matchfind.Match {
-	ms := p.mf.Find(p.matches[:0])
+	var ms []matchfind.Match
+	if p.cached {
+		i := at - p.cacheStart
+		ms = append(p.matches[:0], p.matchCache[p.cacheAt[i]:p.cacheAt[i+1]]...)
+	} else {
+		ms = p.mf.Find(p.matches[:0])
+	}
 	p.matches = ms
 	limit := end - at
 	if limit < minMatch {
@@ -234,7 +285,9 @@ func (p *optParser) window(pos, end int) int {
 			// search nor index it. libzstd's btopt does not search it
 			// either (but indexes it). Half a bit, libzstd's margin,
 			// measured best: one bit made the output 0.7% larger.
-			p.mf.Pass(1)
+			if !p.cached {
+				p.mf.Pass(1)
+			}
 			continue
 		}
 		matches = p.find(at, end)
@@ -379,6 +432,9 @@ func (p *optParser) storeSeq(start int, n, off uint32) {
 // often start, and passes over the rest, whose bytes later positions can
 // still find at the match's source.
 func (p *optParser) skip(n int) {
+	if p.cached {
+		return // findAll indexed them
+	}
 	k := min(n, p.indexLen)
 	p.mf.Skip(k)
 	p.mf.Pass(n - k)

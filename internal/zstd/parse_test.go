@@ -81,14 +81,17 @@ var testOptions = Options{NiceLen: 32, Depth: 8}
 func parseFrame(t testing.TB, p *optParser, src []byte, blockSize int) map[string]int {
 	t.Helper()
 	p.startFrame(src)
-	if p.twoPass {
-		p.firstPass(min(len(src), blockSize))
-	}
 	var out []byte
 	r := initialReps
 	kinds := map[string]int{}
 	for start := 0; start < len(src); start += blockSize {
 		end := min(start+blockSize, len(src))
+		if p.cached {
+			p.findAll(start, end)
+		}
+		if start == 0 && p.twoPass {
+			p.firstPass(end)
+		}
 		p.parseBlock(start, end)
 		for _, s := range p.seqs {
 			kinds[seqKind(s)]++
@@ -155,9 +158,10 @@ func TestParseRebuilds(t *testing.T) {
 		{"zeros", zeros},
 		{"goroot", gorootSample(t, 600<<10)},
 	} {
-		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, IndexLen: 2, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true}} {
+		for _, o := range []Options{testOptions, {NiceLen: 16, Depth: 4, IndexLen: 2, Fast: true}, {NiceLen: 64, Depth: 16, TwoPass: true},
+			{NiceLen: 24, Depth: 8, TwoPass: true, Restart: true}} {
 			for _, bs := range []int{maxBlockSize, 1000} {
-				t.Run(fmt.Sprintf("%s/nice=%d,fast=%v,block=%d", tc.name, o.NiceLen, o.Fast, bs), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/nice=%d,fast=%v,cached=%v,block=%d", tc.name, o.NiceLen, o.Fast, o.Restart, bs), func(t *testing.T) {
 					parseFrame(t, newOptParser(o), tc.src, bs)
 				})
 			}
@@ -181,6 +185,7 @@ func FuzzParse(f *testing.F) {
 	ps := []*optParser{
 		newOptParser(testOptions),
 		newOptParser(Options{NiceLen: 8, Depth: 2, IndexLen: 1, Fast: true, TwoPass: true}),
+		newOptParser(Options{NiceLen: 8, Depth: 4, IndexLen: 2, TwoPass: true, Restart: true}),
 	}
 	f.Fuzz(func(t *testing.T, src []byte, bs uint16) {
 		for _, p := range ps {
