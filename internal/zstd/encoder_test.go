@@ -24,6 +24,9 @@ func TestNewEncoderValidates(t *testing.T) {
 		{Options{NiceLen: 32, Depth: 8, BlockSize: 1000}, "zstd: block size 1000: want 0 (128 KiB) or 1024..131072"},
 		{Options{NiceLen: 32, Depth: 8, BlockSize: maxBlockSize + 1}, "zstd: block size 131073: want 0 (128 KiB) or 1024..131072"},
 		{Options{NiceLen: 32, Depth: 8, IndexLen: -1}, "zstd: index length -1: want 0 (all) or more"},
+		{Options{NiceLen: 32, Depth: 8, SplitSeqs: -1}, "zstd: split sequences -1: want 0 (no splitting) or more"},
+		{Options{NiceLen: 32, Depth: 8, SplitSeqs: 64}, "zstd: splitting blocks of 131072 bytes: want at most 65536"},
+		{Options{NiceLen: 32, Depth: 8, SplitSeqs: 64, BlockSize: 65537}, "zstd: splitting blocks of 65537 bytes: want at most 65536"},
 		{Options{}, "zstd: nice length 0: want 8..4096"},
 	} {
 		_, err := NewEncoder(tc.o)

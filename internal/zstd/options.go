@@ -1,6 +1,7 @@
 package zstd
 
 import (
+	"cmp"
 	"fmt"
 	"unsafe"
 
@@ -38,9 +39,10 @@ type Options struct {
 	// learn its statistics, so that the second prices its choices well
 	// from the start (libzstd's btultra2 does the same).
 	TwoPass bool
-	// SplitSeqs, when not 0, splits each parsed block of BlockSize into
-	// smaller blocks where that codes smaller, halving its sequences
-	// recursively down to parts of SplitSeqs sequences (see appendSplit).
+	// SplitSeqs, when not 0, splits each parsed block of BlockSize (at
+	// most 64 KiB) into smaller blocks where that codes smaller, halving
+	// its sequences recursively down to parts of SplitSeqs sequences (see
+	// appendSplit).
 	SplitSeqs int
 	// Restart parses every block after a frame's first twice, once with
 	// the statistics of the blocks before (scaled down) and once with
@@ -59,6 +61,9 @@ const (
 	maxDepth   = 1 << 16
 	// minBlockSize keeps the tables' cost small beside a block's content.
 	minBlockSize = 1 << 10
+	// maxSplitBlock is the largest block a splitter takes: every part of
+	// it then codes in well under maxBlockSize (see appendSplit).
+	maxSplitBlock = maxBlockSize / 2
 )
 
 func (o Options) validate() error {
@@ -71,6 +76,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("zstd: block size %d: want 0 (128 KiB) or %d..%d", o.BlockSize, minBlockSize, maxBlockSize)
 	case o.SplitSeqs < 0:
 		return fmt.Errorf("zstd: split sequences %d: want 0 (no splitting) or more", o.SplitSeqs)
+	case o.SplitSeqs > 0 && (o.BlockSize == 0 || o.BlockSize > maxSplitBlock):
+		return fmt.Errorf("zstd: splitting blocks of %d bytes: want at most %d", cmp.Or(o.BlockSize, maxBlockSize), maxSplitBlock)
 	case o.IndexLen < 0:
 		return fmt.Errorf("zstd: index length %d: want 0 (all) or more", o.IndexLen)
 	}
@@ -131,27 +138,37 @@ const (
 // zstd 1.5.4's command on each chunk (-q --single-thread --no-check; a
 // 1 MiB file gets the parameters mksquashfs's ZSTD_compressCCtx gets for a
 // 1 MiB block) and klauspost/compress's SpeedBestCompression. CPU seconds
-// are the least of three interleaved runs on a shared two-core machine
-// (load average 1.3 to 2.9), user+sys for zstd; `go run
-// scripts/zstdlevels.go DIR 3` measures ours and klauspost's:
+// are the least of three interleaved runs on a shared two-core machine,
+// user+sys for zstd; `go run scripts/zstdlevels.go DIR 3` measures ours
+// and klauspost's (levels 1 to 4 and zstd -15 at load 1.3 to 2.9 on
+// 2026-11-26 before noon; level 5, zstd -19 and klauspost at 13:56 to 14:01,
+// load 3.8 falling to 1.1, level 5's CPU on a build that kept every match
+// of a position, 167 bytes larger output, before maxCachedMatches):
 //
-//	level       nice, depth, index, block       bytes       CPU s
-//	1 (default) 16, 4, 4, 64 KiB, fast          18,069,749   6.90
-//	2           20, 6, 4, 64 KiB, fast          17,802,155   7.81
-//	3           32, 8, 8, 64 KiB, fast          17,551,784   7.59
-//	4           64, 32, all, 32 KiB             17,001,173  18.42
-//	5           128, 64, all, 32 KiB, 2 passes  16,972,827  23.91
-//	zstd -15    btlazy2                         18,249,061   7.11
-//	zstd -19    btultra2                        16,897,335  20.45
-//	klauspost   SpeedBestCompression            18,408,840   4.16
+//	level       nice, depth, index, block              bytes       CPU s
+//	1 (default) 16, 4, 4, 64 KiB, fast                 18,069,749   6.90
+//	2           20, 6, 4, 64 KiB, fast                 17,802,155   7.81
+//	3           32, 8, 8, 64 KiB, fast                 17,551,784   7.59
+//	4           64, 32, all, 32 KiB                    17,001,173  18.42
+//	5           256, 128, all, 64 KiB split to 64      16,859,644  28.75
+//	            sequences, 2 passes, restart
+//	zstd -15    btlazy2                                18,249,061   7.11
+//	zstd -19    btultra2                               16,897,335  22.98
+//	klauspost   SpeedBestCompression                   18,408,840   3.71
 //
 // The runs' CPU times moved by up to 45% with the machine's other load;
 // within a run, level 1 took 0.81 to 0.97 of zstd -15's time (0.73 to
 // 0.89 in an earlier run with 128 KiB blocks, 0.6% larger than zstd -15),
-// and is 1.0% smaller. Level 5 is 0.45% larger than zstd -19, which splits
-// blocks where their statistics change: chunk by chunk, 128 KiB blocks
-// were within 0.1-1.5% of zstd -19 on Go source and up to 3.7% larger on
-// machine code (the race detector's .syso objects, the tool binaries).
+// and is 1.0% smaller. Level 5 is 0.22% smaller than zstd -19 in 1.25
+// times its CPU (zstd -19 took 22.98 to 27.39 s in that run). Before
+// splitting and Restart it wrote 16,972,827 bytes in fixed 32 KiB blocks,
+// 0.45% larger than zstd -19, in 1.17 times its CPU (23.91 and 20.45 s
+// in an earlier run). Splitting made that 16,903,976 (the most on machine
+// code, whose statistics change from section to section), a deeper search
+// (nice 256, depth 128 instead of 128, 64) 16,894,082, and Restart the
+// rest (the most on generated files: GOROOT/test/fixedbugs/bug385_64.go's
+// first 1 MiB codes in 69,402 bytes without it, 28,621 with it, 53,994
+// with zstd -19).
 func Level(n int) Options {
 	switch {
 	case n <= MinLevel:

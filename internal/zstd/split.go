@@ -81,9 +81,16 @@ func (e *blockEncoder) appendSplit(s *splitter, dst, src, lits []byte, seqs []Se
 		}
 		e.body = e.encode(e.body[:0], plits, pseqs)
 		if len(e.body) > maxBlockSize {
-			// A part's trial coded it smaller than its source, at most
-			// half of maxBlockSize; the tables the blocks before it left
-			// only add choices.
+			// Unreachable: a part's trial coded it smaller than its
+			// source, at most maxSplitBlock bytes. Coded again after the
+			// parts before it, its literals cost at most the trial's and
+			// a Huffman table's description more (their choice is by
+			// exact size, and a fresh table codes them about as well as
+			// any reused one), and a sequence table mode other than the
+			// trial's is chosen only where its estimate is lower; an
+			// estimate is within a bit a symbol of the bitstream, so the
+			// sequences grow by at most 6 bits a sequence, a quarter of
+			// the part's bytes: about 80 KiB in all.
 			panic("zstd: a split block codes larger than a block may be")
 		}
 		e.commit(len(pseqs) > 0)
