@@ -62,7 +62,7 @@ func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 		case start == 0 && p.twoPass && len(src) > twoPassMin:
 			p.firstPass(end)
 			p.parseBlock(start, end)
-		case start > 0 && p.restart:
+		case start > 0 && p.cached: // Options.Restart
 			e.parseBest(start, end)
 		default:
 			p.parseBlock(start, end)

@@ -100,7 +100,7 @@ func (o Options) MatchCacheSize() int {
 
 func newOptParser(o Options) *optParser {
 	p := &optParser{nice: o.NiceLen, depth: o.Depth, fast: o.Fast, twoPass: o.TwoPass, indexLen: o.IndexLen, blockSize: o.BlockSize,
-		restart: o.Restart, cached: o.Restart}
+		cached: o.Restart}
 	if p.indexLen == 0 {
 		p.indexLen = MaxSrc
 	}

@@ -123,12 +123,11 @@ type optParser struct {
 	lits []byte
 	seqs []Seq
 
-	// With cached set (Options.Restart), the matches at every position of
-	// a block are found before it is parsed, so that it can be parsed more
-	// than once: the matches at position cacheStart+i are
+	// With cached set (Options.Restart, which parses a block more than
+	// once), the matches at every position of a block are found before it
+	// is parsed: those at position cacheStart+i are
 	// matchCache[cacheAt[i]:cacheAt[i+1]].
 	cached     bool
-	restart    bool // Options.Restart
 	cacheStart int
 	cacheAt    []int32
 	matchCache []matchfind.Match
@@ -188,9 +187,7 @@ func (p *optParser) findAll(start, end int) {
 			// searches none of the positions it covers: index them as
 			// skip does, with no matches.
 			n := min(int(ms[k-1].Len), end-at+1) - 1
-			i := min(n, p.indexLen)
-			p.mf.Skip(i)
-			p.mf.Pass(n - i)
+			p.advance(n)
 			for range n {
 				p.cacheAt = append(p.cacheAt, int32(len(p.matchCache)))
 			}
@@ -432,9 +429,14 @@ func (p *optParser) storeSeq(start int, n, off uint32) {
 // often start, and passes over the rest, whose bytes later positions can
 // still find at the match's source.
 func (p *optParser) skip(n int) {
-	if p.cached {
-		return // findAll indexed them
+	if !p.cached { // else findAll did
+		p.advance(n)
 	}
+}
+
+// advance indexes the first few of the match finder's next n positions
+// and passes over the rest.
+func (p *optParser) advance(n int) {
 	k := min(n, p.indexLen)
 	p.mf.Skip(k)
 	p.mf.Pass(n - k)
