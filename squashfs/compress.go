@@ -445,11 +445,10 @@ func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
 // finder, priced from the statistics of the blocks before) writes them.
 // Levels 13 to 18, the default 15 among them, are its fastest setting,
 // smaller than libzstd's level 15 in less time; zstdHighFrom and up are its
-// slowest, 0.2% under level 19's size on GOROOT in about 1.5 times its
+// slowest, 0.2% under level 19's size on GOROOT in 1.4 to 1.5 times its
 // time (README, "Speed and size against mksquashfs"; zstd.Level has the
-// figures). Below zstdOptimalFrom,
-// klauspost/compress's faster encoders write them, at the speed it maps
-// the level to.
+// figures). Below zstdOptimalFrom, klauspost/compress's faster encoders
+// write them, at the speed it maps the level to.
 type ZstdCompressor struct {
 	// Level is 1 to 22; 0 means 15, the default of mksquashfs and of
 	// the kernel's documentation.
@@ -474,7 +473,6 @@ func (c ZstdCompressor) level() int {
 	return c.Level
 }
 
-// ID implements Compressor.
 // ownOptions returns the setting of our own encoder for the level, from
 // zstdOptimalFrom on.
 func (c ZstdCompressor) ownOptions() ownzstd.Options {
@@ -484,6 +482,7 @@ func (c ZstdCompressor) ownOptions() ownzstd.Options {
 	return ownzstd.Level(ownzstd.DefaultLevel)
 }
 
+// ID implements Compressor.
 func (ZstdCompressor) ID() CompressorID { return ZSTD }
 
 // Options implements Compressor: the level, a 32-bit little-endian number,
