@@ -199,38 +199,50 @@ func (mf *BT4) Pass(n int) {
 // with everything still to visit on each side.
 func (mf *BT4) treeFind(cur int, next int32, lenLimit, best int, out []Match) []Match {
 	buf, son := mf.buf, mf.son
+	// Each match is longer than the one before and at most lenLimit, so
+	// lenLimit-best more fit: room made here keeps the walk free of calls,
+	// which would spill its variables on every step.
+	n := len(out)
+	if room := lenLimit - best; room > 0 && cap(out)-n < room {
+		out = append(out[:n:n], make([]Match, room)...)
+	}
+	out = out[:cap(out)]
 	ptr0, ptr1 := 2*cur+1, 2*cur
 	len0, len1 := 0, 0
 	for depth := mf.depth; ; depth-- {
 		if next == 0 || depth == 0 {
 			son[ptr0], son[ptr1] = 0, 0
-			return out
+			return out[:n]
 		}
 		m := int(next - 1)
 		pair := 2 * m
+		// Both subtrees are loaded before the comparison that picks one,
+		// so the load of the next node does not wait for the branch.
+		left, right := son[pair], son[pair+1]
 		l := min(len0, len1)
 		if buf[m+l] == buf[cur+l] {
 			l++
 			l += CommonLen(buf, m+l, cur+l, lenLimit-l)
 			if l > best {
 				best = l
-				out = append(out, Match{uint32(l), uint32(cur - m - 1)})
+				out[n] = Match{uint32(l), uint32(cur - m - 1)}
+				n++
 			}
 			if l >= lenLimit {
 				// A full match: cur takes over the node's subtrees.
-				son[ptr1], son[ptr0] = son[pair], son[pair+1]
-				return out
+				son[ptr1], son[ptr0] = left, right
+				return out[:n]
 			}
 		}
 		if buf[m+l] < buf[cur+l] {
 			son[ptr1] = next
 			ptr1 = pair + 1
-			next = son[ptr1]
+			next = right
 			len1 = l
 		} else {
 			son[ptr0] = next
 			ptr0 = pair
-			next = son[ptr0]
+			next = left
 			len0 = l
 		}
 	}
