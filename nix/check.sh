@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make nix-check`: the Nix side, checked with Debian's nix-bin (2.8,
-# `sandbox = false`) and no network:
+# `make nix-check`: the Nix side, checked with Debian's nix-bin (2.8, run
+# with `sandbox = false`) and no network:
 #  1. every .nix file parses;
 #  2. the pure spec function turns nix/test-args.nix into exactly
 #     nix/golden-spec.json, and that spec builds an image inspect accepts;
@@ -16,8 +16,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The substituter is unreachable here: do not spend retries on it.
-nixopts=(--option substituters '')
+# The settings every nix command here runs with, whatever the host's
+# nix.conf says (a fresh nix-bin has none, and Nix's own defaults are a
+# sandbox and a nixbld group that nothing has created): the test double's
+# builders run the host's /bin/sh, so builds are not sandboxed, and they
+# run as root without build users; the substituter is unreachable here, so
+# no retries are spent on it.
+export NIX_CONFIG='sandbox = false
+build-users-group =
+substituters ='
 
 for f in flake.nix nix/*.nix nix/test/*.nix; do
 	nix-instantiate --parse "$f" >/dev/null
@@ -70,7 +77,7 @@ args=(nix/test/example.nix --arg prebuilt "./$prebuilt")
 image=web-server_20220227.raw
 
 echo "nix: nix-build ${args[*]}"
-nix-build "${nixopts[@]}" "${args[@]}" -o "$cache/result"
+nix-build "${args[@]}" -o "$cache/result"
 built=$(sha256sum <"$cache/result/$image" | cut -d' ' -f1)
 out=$(readlink "$cache/result")
 echo "nix: built $out/$image"
@@ -80,7 +87,7 @@ echo "nix:   closure: $(tr '\n' ' ' <"$(nix-store --query --references "$(nix-st
 
 echo "nix: nix-build --check ${args[*]}"
 log=$cache/check.log
-if ! nix-build "${nixopts[@]}" --check "${args[@]}" --no-out-link 2>&1 | tee "$log"; then
+if ! nix-build --check "${args[@]}" --no-out-link 2>&1 | tee "$log"; then
 	echo "nix: nix-build --check failed: the rebuild differs (see $log)" >&2
 	exit 1
 fi
@@ -96,8 +103,8 @@ fi
 # A control: --check does fail on a build whose output differs each time.
 control='(import ./nix/test/fake-nixpkgs.nix { prebuilt = ./.; }).legacyPackages.${builtins.currentSystem}.runCommand
 	"nondeterministic" { } "cat /proc/sys/kernel/random/uuid > $out"'
-nix-build "${nixopts[@]}" -E "$control" --no-out-link >/dev/null 2>&1
-if nix-build "${nixopts[@]}" --check -E "$control" --no-out-link >/dev/null 2>&1; then
+nix-build -E "$control" --no-out-link >/dev/null 2>&1
+if nix-build --check -E "$control" --no-out-link >/dev/null 2>&1; then
 	echo "nix: nix-build --check passed a build that writes a random uuid: it checks nothing" >&2
 	exit 1
 fi

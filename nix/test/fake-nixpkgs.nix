@@ -3,7 +3,7 @@
 # lib.portableService with Debian's nix-bin (2.8) without fetching nixpkgs.
 #
 # Its derivations run the host's /bin/sh and coreutils (nix-build with
-# `sandbox = false`, as Debian configures it), not a stdenv, and its
+# `sandbox = false`, as nix/check.sh runs it), not a stdenv, and its
 # buildGoModule does not compile: it adds to the store the binaries
 # nix/check.sh built beforehand, prebuilt/<pname>/bin/<pname>. Nix itself
 # does the rest for real: the store, exportReferencesGraph, passAsFile,
