@@ -445,7 +445,7 @@ func (e *zlibEncoder) Compress(dst, src []byte) ([]byte, error) {
 // finder, priced from the statistics of the blocks before) writes them.
 // Levels 13 to 18, the default 15 among them, are its fastest setting,
 // smaller than libzstd's level 15 in less time; zstdHighFrom and up are its
-// slowest, 0.2% under level 19's size on GOROOT in 1.4 to 1.5 times its
+// slowest, 0.2% under level 19's size on GOROOT in 1.3 to 1.5 times its
 // time (README, "Speed and size against mksquashfs"; zstd.Level has the
 // figures). Below zstdOptimalFrom, klauspost/compress's faster encoders
 // write them, at the speed it maps the level to.

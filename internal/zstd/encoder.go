@@ -55,16 +55,10 @@ func (e *Encoder) Compress(dst, src []byte) ([]byte, error) {
 	for start := 0; start < len(src); {
 		end := min(start+p.blockSize, len(src))
 		reps := p.reps
-		if p.cached {
-			p.findAll(start, end)
-		}
-		switch {
-		case start == 0 && p.twoPass && len(src) > twoPassMin:
-			p.firstPass(end)
-			p.parseBlock(start, end)
-		case start > 0 && p.cached: // Options.Restart
+		p.beginBlock(start, end)
+		if start > 0 && p.cached { // Options.Restart
 			e.parseBest(start, end)
-		default:
+		} else {
 			p.parseBlock(start, end)
 		}
 		var compressed, split bool

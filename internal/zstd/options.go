@@ -110,6 +110,19 @@ func newOptParser(o Options) *optParser {
 	return p
 }
 
+// beginBlock readies the parser for the block buf[start:end], before it
+// is parsed: with the match cache (Options.Restart) it finds the block's
+// matches, and at a frame's first block, with TwoPass and an input worth
+// it, it makes the first pass.
+func (p *optParser) beginBlock(start, end int) {
+	if p.cached {
+		p.findAll(start, end)
+	}
+	if start == 0 && p.twoPass && len(p.buf) > twoPassMin {
+		p.firstPass(end)
+	}
+}
+
 // firstPass parses the frame's first block, buf[:end], only for its
 // statistics, and starts the frame over.
 func (p *optParser) firstPass(end int) {

@@ -86,12 +86,7 @@ func parseFrame(t testing.TB, p *optParser, src []byte, blockSize int) map[strin
 	kinds := map[string]int{}
 	for start := 0; start < len(src); start += blockSize {
 		end := min(start+blockSize, len(src))
-		if p.cached {
-			p.findAll(start, end)
-		}
-		if start == 0 && p.twoPass {
-			p.firstPass(end)
-		}
+		p.beginBlock(start, end)
 		p.parseBlock(start, end)
 		for _, s := range p.seqs {
 			kinds[seqKind(s)]++
