@@ -301,5 +301,9 @@ type ReadCloser struct {
 	f *os.File
 }
 
-// Close closes the image file.
-func (rc *ReadCloser) Close() error { return rc.f.Close() }
+// Close stops reading ahead, waits for the blocks being read ahead, and
+// closes the image file: nothing reads it after Close returns.
+func (rc *ReadCloser) Close() error {
+	rc.img.stopReadAhead()
+	return rc.f.Close()
+}

@@ -183,10 +183,10 @@ func (img *image) decodeCached(c *lru[uint64, []byte], pos uint64, word uint32, 
 // it gets there.
 func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limit int) {
 	img.mu.Lock()
+	defer img.mu.Unlock()
 	_, cached := c.peek(pos)
 	_, flying := img.flights[pos]
-	img.mu.Unlock()
-	if cached || flying {
+	if cached || flying || img.aheadStopped {
 		return
 	}
 	job := aheadJob{c, pos, word, limit}
@@ -199,10 +199,20 @@ func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limi
 		}
 		return
 	}
+	// Added under mu, which stopReadAhead sets aheadStopped under: either
+	// it waits for this goroutine or this one never starts.
+	img.aheadRunning.Add(1)
 	go func() {
+		defer img.aheadRunning.Done()
 		defer func() { <-img.ahead }()
 		for {
 			img.decodeCached(job.c, job.pos, job.word, job.limit, false)
+			img.mu.Lock()
+			stopped := img.aheadStopped
+			img.mu.Unlock()
+			if stopped {
+				return
+			}
 			select {
 			case job = <-img.aheadQueue:
 			default:
@@ -210,6 +220,16 @@ func (img *image) prefetch(c *lru[uint64, []byte], pos uint64, word uint32, limi
 			}
 		}
 	}()
+}
+
+// stopReadAhead ends read-ahead: no block is read ahead after it returns,
+// and the goroutines decoding one have ended, so none reads the image any
+// more. Reads still decode the blocks they need themselves.
+func (img *image) stopReadAhead() {
+	img.mu.Lock()
+	img.aheadStopped = true
+	img.mu.Unlock()
+	img.aheadRunning.Wait()
 }
 
 // aheadJob is a block for prefetch to decode.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +143,74 @@ func TestReadAheadDoesNotWait(t *testing.T) {
 	got, err := io.ReadAll(f)
 	require.NoError(t, err)
 	require.Equal(t, bytes.Repeat([]byte("x"), 10000), got)
+}
+
+// gatedReaderAt holds every read in [from, to) until gate is closed, and
+// counts those reads.
+type gatedReaderAt struct {
+	r        io.ReaderAt
+	from, to int64
+	gate     chan struct{}
+	gated    atomic.Int64
+}
+
+func (g *gatedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= g.from && off < g.to {
+		<-g.gate
+		g.gated.Add(1)
+	}
+	return g.r.ReadAt(p, off)
+}
+
+// stopReadAhead (ReadCloser.Close) waits for the blocks being read ahead
+// and starts no more, so nothing reads the image after it returns; the
+// reader still reads on its own.
+func TestStopReadAheadWaits(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // read-ahead needs two cores
+	data := make([]byte, 12*4096)
+	for i := range data {
+		data[i] = byte(i * i >> 7)
+	}
+	tree := NewTree()
+	require.NoError(t, tree.AddBytes("f", Attr{Mode: 0o644}, data))
+	img := writeMem(t, tree, Options{BlockSize: 4096, Compressor: XZCompressor{}})
+	probe, err := NewReader(bytesReaderAt(img), int64(len(img)))
+	require.NoError(t, err)
+	pf, err := probe.Open("f")
+	require.NoError(t, err)
+	l := pf.(*rfile).layout
+
+	// The data blocks after the first; the tables after them stay open.
+	g := &gatedReaderAt{r: bytesReaderAt(img), from: int64(l.pos[1]), to: int64(probe.img.sb.inodeTable), gate: make(chan struct{})}
+	rd, err := NewReader(g, int64(len(img)))
+	require.NoError(t, err)
+	f, err := rd.Open("f")
+	require.NoError(t, err)
+	f.(*rfile).readAhead(0) // as Read going on past block 0 does
+	require.Positive(t, len(rd.img.ahead), "read-ahead goroutines are waiting at the gate")
+
+	stopped := make(chan struct{})
+	go func() {
+		rd.img.stopReadAhead()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("stopReadAhead returned while read-ahead goroutines were reading")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.gate)
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatal("stopReadAhead did not return")
+	}
+	require.Zero(t, len(rd.img.ahead), "no read-ahead goroutine left")
+	running := g.gated.Load()
+	require.LessOrEqual(t, running, int64(cap(rd.img.ahead)), "each goroutine ended after its block, taking no queued one")
+
+	all, err := io.ReadAll(f)
+	require.NoError(t, err)
+	require.Equal(t, data, all)
+	require.Zero(t, len(rd.img.ahead), "none started after the stop")
 }

@@ -84,6 +84,11 @@ type image struct {
 	ahead      chan struct{}
 	aheadQueue chan aheadJob
 	depth      int
+	// aheadRunning counts the read-ahead goroutines, for stopReadAhead to
+	// wait for; aheadStopped, set by it under mu, keeps new ones from
+	// starting and running ones from taking queued blocks.
+	aheadRunning sync.WaitGroup
+	aheadStopped bool
 	// lastFrag is the fragment block asked for last, to tell a walk
 	// through them in order.
 	lastFrag uint32
