@@ -2,6 +2,7 @@ package unit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -49,36 +50,141 @@ func (e *ValueError) Error() string {
 // refuses to load a unit with a line that is not), no trailing backslash
 // (it would join the next line to this one); in a key or a section header
 // only characters a key may hold; in an Exec*= command line no lone ";"
-// (it would start another command). An @name@ left unfilled is a
+// (it would start another command). Then the filled unit, when the
+// template parses, must have the template's sections and settings on the
+// same lines: a value must not take one away either, as an empty value
+// does that leaves a line's key empty ("=x", which systemd ignores), nor
+// make systemd refuse the unit. An @name@ left unfilled is a
 // *PlaceholderError naming the file, line and placeholder.
 func Substitute(name string, data []byte, values map[string]string) ([]byte, error) {
 	var out bytes.Buffer
-	line, lineStart, last := 1, 0, 0
+	var spots []spot
+	line, scanned, last := 1, 0, 0
 	for _, loc := range placeholder.FindAllIndex(data, -1) {
-		line += bytes.Count(data[lineStart:loc[0]], []byte("\n"))
-		if i := bytes.LastIndexByte(data[:loc[0]], '\n'); i >= 0 {
-			lineStart = i + 1
-		} else {
-			lineStart = 0
+		line += lineBreaks(data[scanned:loc[0]])
+		scanned = loc[0]
+		lineStart := bytes.LastIndexAny(data[:loc[0]], lineBreakChars) + 1
+		lineEnd := len(data)
+		if i := bytes.IndexAny(data[loc[1]:], lineBreakChars); i >= 0 {
+			lineEnd = loc[1] + i
 		}
 		key := string(data[loc[0]+1 : loc[1]-1])
 		v, ok := values[key]
 		if !ok {
 			return nil, &PlaceholderError{File: name, Line: line, Placeholder: string(data[loc[0]:loc[1]])}
 		}
-		lineEnd := len(data)
-		if i := bytes.IndexByte(data[loc[1]:], '\n'); i >= 0 {
-			lineEnd = loc[1] + i
-		}
 		if rule := checkValue(string(data[lineStart:loc[0]]), string(data[loc[1]:lineEnd]), v); rule != "" {
 			return nil, &ValueError{File: name, Line: line, Key: key, Rule: rule}
 		}
+		spots = append(spots, spot{line, key})
 		out.Write(data[last:loc[0]])
 		out.WriteString(v)
 		last = loc[1]
 	}
 	out.Write(data[last:])
+	if err := checkSettings(name, data, out.Bytes(), spots); err != nil {
+		return nil, err
+	}
 	return out.Bytes(), nil
+}
+
+// lineBreakChars end a line of a unit file, as Parse (systemd's
+// read_line) reads it: "\n", "\r", "\r\n" or NUL.
+const lineBreakChars = "\n\r\x00"
+
+// lineBreaks counts the line breaks in b as Parse does, "\r\n" as one.
+func lineBreaks(b []byte) int {
+	n := 0
+	for i, c := range b {
+		switch {
+		case c == '\n' || c == 0:
+			n++
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			n++
+		}
+	}
+	return n
+}
+
+// A spot is a placeholder Substitute filled: its line and key.
+type spot struct {
+	line int
+	key  string
+}
+
+// checkSettings checks that the filled unit out has the sections and
+// settings of its template data on the same lines, when the template
+// parses (a template that does not fails where it is parsed). A value that
+// passes checkValue can still take a setting away: an empty value that
+// leaves a line's key empty, or one that turns the rest of the line into
+// a comment or a section header. The error names the first placeholder on
+// the first line that differs.
+func checkSettings(name string, data, out []byte, spots []spot) error {
+	if len(spots) == 0 {
+		return nil
+	}
+	tmpl, err := Parse(name, data)
+	if err != nil {
+		return nil
+	}
+	filled, err := Parse(name, out)
+	if err != nil {
+		var syn *SyntaxError
+		if !errors.As(err, &syn) {
+			return err
+		}
+		return &ValueError{File: name, Line: syn.Line, Key: keyFrom(spots, syn.Line), Rule: "makes systemd refuse the unit: " + syn.Msg}
+	}
+	if line, changed := firstChange(layout(tmpl), layout(filled)); changed {
+		return &ValueError{File: name, Line: line, Key: keyFrom(spots, line),
+			Rule: "changes the unit's settings: the line no longer holds the section header or Key=Value setting the template has there (an empty key, which systemd ignores, or a comment or header)"}
+	}
+	return nil
+}
+
+// A mark is a section header or a setting of a parsed unit, by its line.
+type mark struct {
+	line    int
+	section bool
+}
+
+// layout lists f's section headers and settings in file order.
+func layout(f *File) []mark {
+	var ms []mark
+	for _, s := range f.Sections() {
+		ms = append(ms, mark{s.Line, true})
+		for _, e := range s.Entries {
+			ms = append(ms, mark{e.Line, false})
+		}
+	}
+	return ms
+}
+
+// firstChange returns the first line where two layouts differ.
+func firstChange(a, b []mark) (int, bool) {
+	for i := range max(len(a), len(b)) {
+		switch {
+		case i >= len(a):
+			return b[i].line, true
+		case i >= len(b):
+			return a[i].line, true
+		case a[i] != b[i]:
+			return min(a[i].line, b[i].line), true
+		}
+	}
+	return 0, false
+}
+
+// keyFrom returns the key of the first placeholder on line or after it
+// (a setting continued over lines starts before its placeholders), else
+// of the last one.
+func keyFrom(spots []spot, line int) string {
+	for _, s := range spots {
+		if s.line >= line {
+			return s.key
+		}
+	}
+	return spots[len(spots)-1].key
 }
 
 // checkValue says what is wrong with value v placed between before and

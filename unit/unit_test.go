@@ -112,6 +112,46 @@ func TestSubstituteInjection(t *testing.T) {
 	}
 }
 
+// TestSubstituteKeepsSettings: a value that passes the checks where it
+// lands may still not take a setting away or make systemd refuse the unit;
+// the filled unit must have the template's sections and settings, line for
+// line. Lines end where systemd ends them, at "\r" too. Seen with
+// systemd-analyze verify of systemd 252 (Debian 12): "=1" and "  =x" give
+// "Missing key name before '=', ignoring line."; in a file whose lines end
+// in "\r", that message names the line counted at "\r" breaks, and
+// "ExecStart=/bin/true ; /bin/false" is two commands ("Service has more
+// than one ExecStart= setting").
+func TestSubstituteKeepsSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name, tmpl, value string
+		line              int
+		rule              string // "" when the value is accepted
+	}{
+		{"empty key", "[Service]\n@k@=1\n", "", 2, "changes the unit's settings"},
+		{"empty key with blanks", "[Service]\nA=1\n  @k@ =1\n", "", 3, "changes the unit's settings"},
+		{"comment left", "[Service]\n@k@#x=1\n", "", 2, "changes the unit's settings"},
+		{"header left", "[Service]\n@k@[Install]\nA=1\n", "", 2, "changes the unit's settings"},
+		{"too long", "[Service]\nDescription=@k@\n", strings.Repeat("a", MaxLine), 2, "makes systemd refuse the unit: line longer"},
+		{"lines end at CR", "[Service]\rExecStart=@k@\r", "/bin/true ; /evil", 2, `lone ";"`},
+		{"CR LF is one break", "[Service]\r\nA=1\r\n@k@=1\r\n", "", 3, "changes the unit's settings"},
+		{"key kept", "[Service]\n@k@Foo=1\n", "", 0, ""},
+		{"inside a continued value", "[Service]\nA=1 \\\n@k@=2\n", "", 0, ""},
+		{"template without a section", "@k@=1\n", "", 0, ""},
+	} {
+		out, err := Substitute("u.in", []byte(tc.tmpl), map[string]string{"k": tc.value})
+		if tc.rule == "" {
+			require.NoError(t, err, tc.name)
+			require.Equal(t, strings.ReplaceAll(tc.tmpl, "@k@", tc.value), string(out), tc.name)
+			continue
+		}
+		var ve *ValueError
+		require.ErrorAs(t, err, &ve, tc.name)
+		require.Equal(t, "k", ve.Key, tc.name)
+		require.Equal(t, tc.line, ve.Line, tc.name)
+		require.ErrorContains(t, err, tc.rule, tc.name)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(webServer))
 	f.Add([]byte("[A]\nB=c \\\n#x\n d\n"))
