@@ -81,6 +81,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := \
 	./squashfs:FuzzWrite ./squashfs:FuzzReader \
 	./internal/lzma:FuzzEncode ./internal/lzma:FuzzDecoder \
+	./internal/zstd:FuzzCompress ./internal/zstd:FuzzRoundTrip ./internal/zstd:FuzzParse \
 	./internal/xz:FuzzDecode ./internal/xz:FuzzX86 \
 	./unit:FuzzParse ./unit:FuzzSubstitute \
 	./portable:FuzzOSRelease ./portable:FuzzCheck ./portable:FuzzExtensions \
@@ -98,12 +99,13 @@ fuzz:
 # machine can make (scripts/bench.sh: BENCH=full adds a Debian root, an npm
 # tree and 10^6 small files; BENCH_ONLY=goroot,small picks), one table of
 # ratios with the targets beside them; then the Go benchmarks of the
-# writer, the block pipeline, the LZMA encoder and the incompressibility
-# estimate.
+# writer, the block pipeline, the reader, the LZMA encoder, decoder and
+# incompressibility estimate, and the zstd encoder's levels.
 bench: deps
 	./scripts/bench.sh
 	$(GO) test ./squashfs -run '^$$' -bench . -benchmem
 	$(GO) test ./internal/lzma -run '^$$' -bench . -benchmem
+	$(GO) test ./internal/zstd -run '^$$' -bench . -benchmem
 
 clean:
 	rm -rf bin out
