@@ -44,36 +44,37 @@ func (e *ValueError) Error() string {
 // Only @ + identifier + @ is a placeholder, so an address such as
 // user@host or a lone @@ passes through untouched.
 //
-// Each value is checked where it lands, so that no value adds a setting
-// the template does not have (a *ValueError naming the key): no control
+// No value may change the unit's structure (a *ValueError naming the key
+// and the rule). Each value is checked where it lands: no control
 // character (a newline would start a new line), valid UTF-8 (systemd
 // refuses to load a unit with a line that is not), no trailing backslash
 // (it would join the next line to this one); in a key or a section header
-// only characters a key may hold; in an Exec*= command line no lone ";"
-// (it would start another command). Then the filled unit, when the
-// template parses, must have the template's sections and settings on the
-// same lines: a value must not take one away either, as an empty value
-// does that leaves a line's key empty ("=x", which systemd ignores), nor
-// make systemd refuse the unit. An @name@ left unfilled is a
-// *PlaceholderError naming the file, line and placeholder.
+// only characters a key may hold. Then, when the template parses, the
+// filled unit must parse to the template's section headers and settings on
+// the same lines (an empty value must not leave a key empty, "=x", a line
+// systemd ignores), and each Exec*= setting must have no more lone ";"
+// than the template's, since one starts another command. Lines end where
+// systemd ends them: at "\n", "\r", "\r\n" or NUL. An @name@ left
+// unfilled is a *PlaceholderError naming the file, line and placeholder.
+//
+// The work is linear in the size of data and of the values filled in.
 func Substitute(name string, data []byte, values map[string]string) ([]byte, error) {
 	var out bytes.Buffer
 	var spots []spot
+	var ln lineFacts
 	line, scanned, last := 1, 0, 0
 	for _, loc := range placeholder.FindAllIndex(data, -1) {
 		line += lineBreaks(data[scanned:loc[0]])
 		scanned = loc[0]
-		lineStart := bytes.LastIndexAny(data[:loc[0]], lineBreakChars) + 1
-		lineEnd := len(data)
-		if i := bytes.IndexAny(data[loc[1]:], lineBreakChars); i >= 0 {
-			lineEnd = loc[1] + i
+		if loc[0] >= ln.end {
+			ln = factsOfLine(data, loc[0])
 		}
 		key := string(data[loc[0]+1 : loc[1]-1])
 		v, ok := values[key]
 		if !ok {
 			return nil, &PlaceholderError{File: name, Line: line, Placeholder: string(data[loc[0]:loc[1]])}
 		}
-		if rule := checkValue(string(data[lineStart:loc[0]]), string(data[loc[1]:lineEnd]), v); rule != "" {
+		if rule := checkValue(ln.place(loc[0]), v); rule != "" {
 			return nil, &ValueError{File: name, Line: line, Key: key, Rule: rule}
 		}
 		spots = append(spots, spot{line, key})
@@ -106,19 +107,82 @@ func lineBreaks(b []byte) int {
 	return n
 }
 
+// lineFacts are what checkValue needs of the line a placeholder sits on,
+// found once for every placeholder on it.
+type lineFacts struct {
+	end     int  // the offset of the line's break, or len(data)
+	comment bool // its first non-blank character is # or ;
+	eq      int  // the offset of its first '=', or end
+}
+
+// factsOfLine returns the facts of the line of data holding offset at.
+func factsOfLine(data []byte, at int) lineFacts {
+	start := bytes.LastIndexAny(data[:at], lineBreakChars) + 1
+	ln := lineFacts{end: len(data)}
+	if i := bytes.IndexAny(data[at:], lineBreakChars); i >= 0 {
+		ln.end = at + i
+	}
+	text := data[start:ln.end]
+	head := bytes.TrimLeft(text, " \t")
+	ln.comment = len(head) > 0 && (head[0] == '#' || head[0] == ';')
+	ln.eq = ln.end
+	if i := bytes.IndexByte(text, '='); i >= 0 {
+		ln.eq = start + i
+	}
+	return ln
+}
+
+// Where a placeholder sits on its line.
+const (
+	inComment = iota
+	inKey     // or in a section header
+	inValue
+)
+
+// place tells where a placeholder at offset at sits on the line.
+func (ln lineFacts) place(at int) int {
+	switch {
+	case ln.comment:
+		return inComment
+	case at > ln.eq:
+		return inValue
+	}
+	return inKey
+}
+
+// checkValue says what is wrong with value v where it lands (see place),
+// or "" when it stays inside its setting.
+func checkValue(place int, v string) string {
+	if i := strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }); i >= 0 {
+		return fmt.Sprintf("holds the control character %q, which would end or split the line it lands on", v[i])
+	}
+	if !utf8.ValidString(v) {
+		return "is not valid UTF-8: systemd refuses to load a unit with such a line"
+	}
+	if strings.HasSuffix(v, `\`) {
+		return "ends in a backslash, which would escape what follows it or join the next line to this one"
+	}
+	if place == inKey && strings.ContainsAny(v, "=[]#; \t\"'") {
+		return "holds one of = [ ] # ; quotes or blanks, which would end the key or section name it sits in"
+	}
+	return ""
+}
+
 // A spot is a placeholder Substitute filled: its line and key.
 type spot struct {
 	line int
 	key  string
 }
 
-// checkSettings checks that the filled unit out has the sections and
-// settings of its template data on the same lines, when the template
-// parses (a template that does not fails where it is parsed). A value that
-// passes checkValue can still take a setting away: an empty value that
-// leaves a line's key empty, or one that turns the rest of the line into
-// a comment or a section header. The error names the first placeholder on
-// the first line that differs.
+// checkSettings checks that the filled unit out has the structure of its
+// template data, when the template parses (one that does not fails where
+// it is parsed): the same section headers and settings on the same lines,
+// and in each Exec*= setting no more lone ";" than the template has there.
+// A value that passes checkValue can still change them: an empty value
+// that leaves a line's key empty or turns the rest of the line into a
+// comment or a section header; a ";" that a value makes stand alone, as
+// "@a@@b@" with ";" and " /x", or "@a@;" with "". The error names the
+// first placeholder on the first line that differs.
 func checkSettings(name string, data, out []byte, spots []spot) error {
 	if len(spots) == 0 {
 		return nil
@@ -139,7 +203,29 @@ func checkSettings(name string, data, out []byte, spots []spot) error {
 		return &ValueError{File: name, Line: line, Key: keyFrom(spots, line),
 			Rule: "changes the unit's settings: the line no longer holds the section header or Key=Value setting the template has there (an empty key, which systemd ignores, or a comment or header)"}
 	}
+	for i, s := range filled.Sections() {
+		for j, e := range s.Entries {
+			if strings.HasPrefix(e.Key, "Exec") && loneSemicolons(e.Value) > loneSemicolons(tmpl.Sections()[i].Entries[j].Value) {
+				return &ValueError{File: name, Line: e.Line, Key: keyFrom(spots, e.Line),
+					Rule: "makes a lone \";\", which would start another command in " + e.Key + "="}
+			}
+		}
+	}
 	return nil
+}
+
+// loneSemicolons counts the words of an Exec*= value that are ";", which
+// systemd reads as the end of a command: at a word's start, a ";" followed
+// by a blank or the end. Quotes are not followed, so a ";" in a quoted
+// argument counts too: the count is never below systemd's.
+func loneSemicolons(v string) int {
+	n := 0
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '\t' }) {
+		if w == ";" {
+			n++
+		}
+	}
+	return n
 }
 
 // A mark is a section header or a setting of a parsed unit, by its line.
@@ -185,39 +271,4 @@ func keyFrom(spots []spot, line int) string {
 		}
 	}
 	return spots[len(spots)-1].key
-}
-
-// checkValue says what is wrong with value v placed between before and
-// after on one line of a unit, or "" when it stays inside its setting.
-func checkValue(before, after, v string) string {
-	if i := strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }); i >= 0 {
-		return fmt.Sprintf("holds the control character %q, which would end or split the line it lands on", v[i])
-	}
-	if !utf8.ValidString(v) {
-		return "is not valid UTF-8: systemd refuses to load a unit with such a line"
-	}
-	if strings.HasSuffix(v, `\`) {
-		return "ends in a backslash, which would escape what follows it or join the next line to this one"
-	}
-	head := strings.TrimLeft(before, " \t")
-	if strings.HasPrefix(head, "#") || strings.HasPrefix(head, ";") {
-		return "" // a comment
-	}
-	key, _, isValue := strings.Cut(head, "=")
-	if !isValue {
-		// In a key, or a section header: no character that would end it.
-		if strings.ContainsAny(v, "=[]#; \t\"'") {
-			return "holds one of = [ ] # ; quotes or blanks, which would end the key or section name it sits in"
-		}
-		return ""
-	}
-	key = strings.TrimSpace(key)
-	if strings.HasPrefix(key, "Exec") {
-		for _, w := range strings.Fields(before[len(before)-len(strings.TrimLeft(before, " \t")):] + v + after) {
-			if w == ";" && strings.Contains(" "+v+" ", " ; ") {
-				return "holds a lone \";\", which would start another command in " + key + "="
-			}
-		}
-	}
-	return ""
 }
