@@ -71,14 +71,17 @@ func Parse(name string, data []byte) (*File, error) {
 	text := string(data)
 	text = strings.TrimPrefix(text, "\uFEFF")
 	var current *Section
-	var cont strings.Builder
+	// cont is a line continued so far, each joining backslash made a
+	// space; it grows by what each line adds, so a long continued line
+	// costs time in proportion to its length.
+	var cont []byte
 	contLine, inCont := 0, false
 	lineNo := 0
 	for len(text) > 0 || inCont {
 		if len(text) == 0 {
 			// A continuation at the end of the file: systemd parses what it has.
 			inCont = false
-			if err := f.parseLine(&current, contLine, cont.String()); err != nil {
+			if err := f.parseLine(&current, contLine, string(cont)); err != nil {
 				return nil, err
 			}
 			break
@@ -92,28 +95,23 @@ func Parse(name string, data []byte) (*File, error) {
 		if t := strings.TrimLeft(raw, " \t\n\r"); t != "" && (t[0] == '#' || t[0] == ';') {
 			continue
 		}
-		line := raw
-		if inCont {
-			if cont.Len()+len(raw) > MaxLine {
-				return nil, &SyntaxError{name, lineNo, fmt.Sprintf("continued line longer than %d bytes: systemd refuses to load the unit", MaxLine)}
-			}
-			cont.WriteString(raw)
-			line = cont.String()
+		if inCont && len(cont)+len(raw) > MaxLine {
+			return nil, &SyntaxError{name, lineNo, fmt.Sprintf("continued line longer than %d bytes: systemd refuses to load the unit", MaxLine)}
 		}
-		if endsEscaped(line) {
+		// A continued line ends in a space, so whether the joined line
+		// ends escaped is whether this line does.
+		if endsEscaped(raw) {
 			if !inCont {
-				cont.Reset()
-				cont.WriteString(raw)
+				cont = cont[:0]
 				inCont, contLine = true, lineNo
 			}
-			s := cont.String()
-			cont.Reset()
-			cont.WriteString(s[:len(s)-1] + " ")
+			cont = append(cont, raw[:len(raw)-1]...)
+			cont = append(cont, ' ')
 			continue
 		}
-		at := lineNo
+		line, at := raw, lineNo
 		if inCont {
-			at = contLine
+			line, at = string(append(cont, raw...)), contLine
 			inCont = false
 		}
 		if err := f.parseLine(&current, at, line); err != nil {
