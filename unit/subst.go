@@ -57,7 +57,8 @@ func (e *ValueError) Error() string {
 // systemd ends them: at "\n", "\r", "\r\n" or NUL. An @name@ left
 // unfilled is a *PlaceholderError naming the file, line and placeholder.
 //
-// The work is linear in the size of data and of the values filled in.
+// The work is linear in the size of data and of the unit it fills, which
+// may not exceed MaxFilled bytes.
 func Substitute(name string, data []byte, values map[string]string) ([]byte, error) {
 	var out bytes.Buffer
 	var spots []spot
@@ -77,6 +78,9 @@ func Substitute(name string, data []byte, values map[string]string) ([]byte, err
 		if rule := checkValue(ln.place(loc[0]), v); rule != "" {
 			return nil, &ValueError{File: name, Line: line, Key: key, Rule: rule}
 		}
+		if out.Len()+(loc[0]-last)+len(v)+(len(data)-loc[1]) > MaxFilled {
+			return nil, &ValueError{File: name, Line: line, Key: key, Rule: fmt.Sprintf("makes the unit larger than %d bytes", MaxFilled)}
+		}
 		spots = append(spots, spot{line, key})
 		out.Write(data[last:loc[0]])
 		out.WriteString(v)
@@ -88,6 +92,10 @@ func Substitute(name string, data []byte, values map[string]string) ([]byte, err
 	}
 	return out.Bytes(), nil
 }
+
+// MaxFilled bounds the size of a unit Substitute fills: far above any
+// real unit, it keeps a long value used many times from filling memory.
+const MaxFilled = 64 << 20
 
 // lineBreakChars end a line of a unit file, as Parse (systemd's
 // read_line) reads it: "\n", "\r", "\r\n" or NUL.

@@ -141,6 +141,7 @@ func TestSubstituteKeepsSettings(t *testing.T) {
 		{"the template's own ;", "[Service]\nExecStart=/bin/a @k@ ; /bin/b\n", "x", "", 0, ""},
 		{"; inside a word", "[Service]\nExecStart=/bin/echo @k@\n", "a;b \\; c;", "", 0, ""},
 		{"; outside Exec", "[Service]\nEnvironment=A=@k@\n", "x ; y", "", 0, ""},
+		{"unit too large", "[Service]\n" + strings.Repeat("Description=@k@\n", 100), strings.Repeat("a", 700<<10), "", 95, "makes the unit larger than 67108864 bytes"},
 		{"key kept", "[Service]\n@k@Foo=1\n", "", "", 0, ""},
 		{"inside a continued value", "[Service]\nA=1 \\\n@k@=2\n", "", "", 0, ""},
 		{"template without a section", "@k@=1\n", "", "", 0, ""},
