@@ -273,9 +273,9 @@ func Layout(ctx context.Context, spec Spec, opts Options) (*Image, error) {
 	}
 	seen := map[string]string{}
 	for _, src := range spec.Units {
-		data, err := os.ReadFile(src)
+		data, err := readUnit(src)
 		if err != nil {
-			fail(src, "cannot read unit: %v", errors.Unwrap(err))
+			fail(src, "%v", err)
 			continue
 		}
 		name := filepath.Base(src)
@@ -602,4 +602,48 @@ func extensionRelease(s Spec, set settings) ([]byte, error) {
 	}
 	fields = append(fields, releaseField{prefix + "ID", s.Name, "name"}, releaseField{prefix + "VERSION_ID", s.Version, "version"})
 	return releaseFile(fields, s.OSRelease)
+}
+
+// readUnit reads a unit file of the spec: a regular file (a device could
+// be read forever, a FIFO block the open) of at most unit.MaxSize bytes.
+func readUnit(name string) ([]byte, error) {
+	info, err := os.Stat(name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot read unit: %w", errors.Unwrap(err))
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("unit is %s, not a regular file", fileKind(info.Mode()))
+	case info.Size() > unit.MaxSize:
+		return nil, fmt.Errorf("unit is %d bytes, more than the %d a unit may have", info.Size(), unit.MaxSize)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read unit: %w", errors.Unwrap(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, unit.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read unit: %w", err)
+	}
+	if len(data) > unit.MaxSize {
+		return nil, fmt.Errorf("unit grew past the %d bytes a unit may have while it was read", unit.MaxSize)
+	}
+	return data, nil
+}
+
+// fileKind names the kind of file a mode is of, for errors.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
 }

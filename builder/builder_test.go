@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,6 +179,23 @@ func TestChecks(t *testing.T) {
 			p := filepath.Join(s.StoreDir, filepath.Base(s.StorePaths[0]), "bin", "web-server")
 			require.NoError(t, os.Chmod(p, 0o644))
 		}, []string{"ExecStart= program", "is not executable"}},
+		{"unit that is a device", func(t *testing.T, s *Spec) { s.Units = append(s.Units, "/dev/zero") },
+			[]string{"/dev/zero: unit is a character device, not a regular file"}},
+		{"unit that is a FIFO", func(t *testing.T, s *Spec) {
+			fifo := filepath.Join(t.TempDir(), "x.service")
+			require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+			s.Units = append(s.Units, fifo)
+		}, []string{"x.service: unit is a FIFO, not a regular file"}},
+		{"unit too large", func(t *testing.T, s *Spec) {
+			big := filepath.Join(t.TempDir(), "big.service")
+			require.NoError(t, os.WriteFile(big, nil, 0o644))
+			require.NoError(t, os.Truncate(big, unit.MaxSize+1))
+			s.Units = append(s.Units, big)
+		}, []string{"big.service: unit is 67108865 bytes, more than the 67108864 a unit may have"}},
+		{"closureInfo that is a device", func(t *testing.T, s *Spec) { s.ClosureInfo = "/dev/urandom" },
+			[]string{"closureInfo /dev/urandom: a character device, not a regular file"}},
+		{"missing unit", func(t *testing.T, s *Spec) { s.Units = append(s.Units, "/nonexistent/x.service") },
+			[]string{"/nonexistent/x.service: cannot read unit: no such file or directory"}},
 		{"two units of one name", func(t *testing.T, s *Spec) {
 			other := filepath.Join(t.TempDir(), "web-server.service")
 			require.NoError(t, os.WriteFile(other, []byte("[Service]\nExecStart=/bin/true\n"), 0o644))

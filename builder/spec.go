@@ -169,6 +169,10 @@ func (s Spec) storePaths() ([]storePath, error) {
 		if info, err := os.Stat(file); err == nil && info.IsDir() {
 			file = filepath.Join(file, "store-paths")
 		}
+		if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() {
+			// A device could be read forever, a FIFO block the open.
+			return nil, &CheckError{"closureInfo " + file, fmt.Sprintf("%s, not a regular file", fileKind(info.Mode()))}
+		}
 		f, err := os.Open(file)
 		if err != nil {
 			return nil, &CheckError{"closureInfo", err.Error()}

@@ -58,7 +58,7 @@ func (e *ValueError) Error() string {
 // unfilled is a *PlaceholderError naming the file, line and placeholder.
 //
 // The work is linear in the size of data and of the unit it fills, which
-// may not exceed MaxFilled bytes.
+// may not exceed MaxSize bytes.
 func Substitute(name string, data []byte, values map[string]string) ([]byte, error) {
 	var out bytes.Buffer
 	var spots []spot
@@ -78,8 +78,8 @@ func Substitute(name string, data []byte, values map[string]string) ([]byte, err
 		if rule := checkValue(ln.place(loc[0]), v); rule != "" {
 			return nil, &ValueError{File: name, Line: line, Key: key, Rule: rule}
 		}
-		if out.Len()+(loc[0]-last)+len(v)+(len(data)-loc[1]) > MaxFilled {
-			return nil, &ValueError{File: name, Line: line, Key: key, Rule: fmt.Sprintf("makes the unit larger than %d bytes", MaxFilled)}
+		if out.Len()+(loc[0]-last)+len(v)+(len(data)-loc[1]) > MaxSize {
+			return nil, &ValueError{File: name, Line: line, Key: key, Rule: fmt.Sprintf("makes the unit larger than %d bytes", MaxSize)}
 		}
 		spots = append(spots, spot{line, key})
 		out.Write(data[last:loc[0]])
@@ -93,9 +93,11 @@ func Substitute(name string, data []byte, values map[string]string) ([]byte, err
 	return out.Bytes(), nil
 }
 
-// MaxFilled bounds the size of a unit Substitute fills: far above any
-// real unit, it keeps a long value used many times from filling memory.
-const MaxFilled = 64 << 20
+// MaxSize bounds a unit file: the most bytes of one a build reads and
+// the most Substitute fills. Far above any real unit, it keeps a long
+// value used many times, or a unit path naming a huge file, from filling
+// memory.
+const MaxSize = 64 << 20
 
 // lineBreakChars end a line of a unit file, as Parse (systemd's
 // read_line) reads it: "\n", "\r", "\r\n" or NUL.
