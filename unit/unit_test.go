@@ -162,8 +162,9 @@ func TestSubstituteKeepsSettings(t *testing.T) {
 
 // TestSubstituteIsLinear: a template of one long line full of
 // placeholders costs memory in proportion to its size. Each placeholder
-// used to copy the line up to it, and a 1 MB line of 250,000 placeholders
-// took 7.5 minutes; this one made 1.2 GB of garbage, and makes 6.6 MB now.
+// used to copy the line up to it: a 1 MB line of 250,000 placeholders took
+// 7.5 minutes, and this 100 KB one allocated 2.66 GB; it allocates 6.6 MB
+// now (46 MB built with -race, hence the wide bound).
 func TestSubstituteIsLinear(t *testing.T) {
 	for _, exec := range []string{"Description=", "ExecStart=/bin/echo "} {
 		tmpl := []byte("[Service]\n" + exec + strings.Repeat("@k@ ", 25000) + "\n")
@@ -173,7 +174,7 @@ func TestSubstituteIsLinear(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		require.NoError(t, err)
 		require.Len(t, out, len(tmpl)-2*25000)
-		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256*len(tmpl)), exec)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1024*len(tmpl)), exec)
 	}
 }
 
