@@ -612,7 +612,7 @@ func readUnit(name string) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("cannot read unit: %w", errors.Unwrap(err))
 	case !info.Mode().IsRegular():
-		return nil, fmt.Errorf("unit is %s, not a regular file", fileKind(info.Mode()))
+		return nil, fmt.Errorf("unit is %s, not a regular file", portable.DescribeMode(info.Mode()))
 	case info.Size() > unit.MaxSize:
 		return nil, fmt.Errorf("unit is %d bytes, more than the %d a unit may have", info.Size(), unit.MaxSize)
 	}
@@ -629,21 +629,4 @@ func readUnit(name string) ([]byte, error) {
 		return nil, fmt.Errorf("unit grew past the %d bytes a unit may have while it was read", unit.MaxSize)
 	}
 	return data, nil
-}
-
-// fileKind names the kind of file a mode is of, for errors.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
 }

@@ -180,7 +180,7 @@ func TestChecks(t *testing.T) {
 			require.NoError(t, os.Chmod(p, 0o644))
 		}, []string{"ExecStart= program", "is not executable"}},
 		{"unit that is a device", func(t *testing.T, s *Spec) { s.Units = append(s.Units, "/dev/zero") },
-			[]string{"/dev/zero: unit is a character device, not a regular file"}},
+			[]string{"/dev/zero: unit is a device, not a regular file"}},
 		{"unit that is a FIFO", func(t *testing.T, s *Spec) {
 			fifo := filepath.Join(t.TempDir(), "x.service")
 			require.NoError(t, syscall.Mkfifo(fifo, 0o644))
@@ -193,7 +193,7 @@ func TestChecks(t *testing.T) {
 			s.Units = append(s.Units, big)
 		}, []string{"big.service: unit is 67108865 bytes, more than the 67108864 a unit may have"}},
 		{"closureInfo that is a device", func(t *testing.T, s *Spec) { s.ClosureInfo = "/dev/urandom" },
-			[]string{"closureInfo /dev/urandom: a character device, not a regular file"}},
+			[]string{"closureInfo /dev/urandom: a device, not a regular file"}},
 		{"missing unit", func(t *testing.T, s *Spec) { s.Units = append(s.Units, "/nonexistent/x.service") },
 			[]string{"/nonexistent/x.service: cannot read unit: no such file or directory"}},
 		{"two units of one name", func(t *testing.T, s *Spec) {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mkportable/mkportable/portable"
 )
 
 // NixStore is the store directory store paths name, and the default host
@@ -171,7 +173,7 @@ func (s Spec) storePaths() ([]storePath, error) {
 		}
 		if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() {
 			// A device could be read forever, a FIFO block the open.
-			return nil, &CheckError{"closureInfo " + file, fmt.Sprintf("%s, not a regular file", fileKind(info.Mode()))}
+			return nil, &CheckError{"closureInfo " + file, fmt.Sprintf("%s, not a regular file", portable.DescribeMode(info.Mode()))}
 		}
 		f, err := os.Open(file)
 		if err != nil {

@@ -433,7 +433,7 @@ func (c *checker) units() error {
 				}
 				typ := e.Type()
 				if !typ.IsRegular() && typ&fs.ModeSymlink == 0 {
-					c.add(Ignored, "unit-not-a-file", p, "is %s: portabled attaches regular files and symlinks only", describeMode(typ))
+					c.add(Ignored, "unit-not-a-file", p, "is %s: portabled attaches regular files and symlinks only", DescribeMode(typ))
 					continue
 				}
 				if typ&fs.ModeSymlink != 0 {

@@ -195,7 +195,7 @@ func (im *image) readFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file but %s", describeMode(info.Mode()))
+		return nil, fmt.Errorf("not a regular file but %s", DescribeMode(info.Mode()))
 	}
 	if info.Size() > MaxFile {
 		return nil, errTooLarge{info.Size()}
@@ -234,7 +234,9 @@ func owner(info fs.FileInfo) uint32 {
 	return 0
 }
 
-func describeMode(m fs.FileMode) string {
+// DescribeMode names the kind of file m is of, as errors say it: "a
+// directory", "a FIFO"...
+func DescribeMode(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"

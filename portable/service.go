@@ -314,7 +314,7 @@ func (c *checker) checkNeeds(unitPath string, needs []need, sandboxed bool, suff
 		case n.kind == "any":
 		case n.kind == "dir" && !info.IsDir():
 			mp.Exists = false
-			c.add(Fails, "mount-point-not-a-directory", clean, "is %s, not a directory: %s", describeMode(info.Mode()), n.fail)
+			c.add(Fails, "mount-point-not-a-directory", clean, "is %s, not a directory: %s", DescribeMode(info.Mode()), n.fail)
 		case n.kind == "file" && info.IsDir():
 			mp.Exists = false
 			c.add(Fails, "mount-point-is-a-directory", clean, "is a directory: systemd binds a file of the host over it (%s), so the service fails at start with 226/NAMESPACE%s", n.why, suffix)
@@ -568,7 +568,7 @@ func (c *checker) executable(p string, asRoot bool) string {
 	case err != nil:
 		return fmt.Sprintf("cannot be resolved: %v", err)
 	case !info.Mode().IsRegular():
-		return "is " + describeMode(info.Mode()) + ", not a regular file"
+		return "is " + DescribeMode(info.Mode()) + ", not a regular file"
 	case info.Mode().Perm()&0o111 == 0:
 		return fmt.Sprintf("is not executable (mode %04o)", info.Mode().Perm())
 	case asRoot:
