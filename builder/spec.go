@@ -168,10 +168,12 @@ func (s Spec) storePaths() ([]storePath, error) {
 	}
 	if s.ClosureInfo != "" {
 		file := s.ClosureInfo
-		if info, err := os.Stat(file); err == nil && info.IsDir() {
+		info, err := os.Stat(file)
+		if err == nil && info.IsDir() {
 			file = filepath.Join(file, "store-paths")
+			info, err = os.Stat(file)
 		}
-		if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() {
+		if err == nil && !info.Mode().IsRegular() {
 			// A device could be read forever, a FIFO block the open.
 			return nil, &CheckError{"closureInfo " + file, fmt.Sprintf("%s, not a regular file", portable.DescribeMode(info.Mode()))}
 		}
