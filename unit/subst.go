@@ -99,11 +99,8 @@ func Substitute(name string, data []byte, values map[string]string) ([]byte, err
 // memory.
 const MaxSize = 64 << 20
 
-// lineBreakChars end a line of a unit file, as Parse (systemd's
-// read_line) reads it: "\n", "\r", "\r\n" or NUL.
-const lineBreakChars = "\n\r\x00"
-
-// lineBreaks counts the line breaks in b as Parse does, "\r\n" as one.
+// lineBreaks counts the line breaks in b as cutLine finds them, "\r\n"
+// as one.
 func lineBreaks(b []byte) int {
 	n := 0
 	for i, c := range b {

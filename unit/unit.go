@@ -121,10 +121,14 @@ func Parse(name string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// lineBreakChars end a line of a unit file, as systemd's read_line reads
+// it: "\n", "\r", "\r\n" or NUL.
+const lineBreakChars = "\n\r\x00"
+
 // cutLine splits off the first line of s as systemd's read_line does: a
 // line ends at "\n", "\r", "\r\n" or NUL.
 func cutLine(s string) (line, rest string) {
-	i := strings.IndexAny(s, "\n\r\x00")
+	i := strings.IndexAny(s, lineBreakChars)
 	if i < 0 {
 		return s, ""
 	}
